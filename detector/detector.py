@@ -1,0 +1,143 @@
+"""`Detector`: scores documents with the shipped (or a given) model directory."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import numpy as np
+
+from . import __version__
+from .classifier import AdditiveClassifier
+from .decision import DocumentScore, Thresholds, decide, judgeable
+from .features import CHEAP_FEATURE_NAMES, FULL_FEATURE_NAMES, lm_vector, prepare
+from .language import LanguageIdentifier
+from .minhash import minhash_signature
+from .perplexity import PerplexityFeatures
+from .reference_lm import sha256_file
+from .style_fasttext import StyleClassifier
+
+DEFAULT_MODEL_DIR = Path(__file__).resolve().parent.parent / "models" / "default"
+N_REASONS = 3
+
+
+class ModelDirectoryError(RuntimeError):
+    """The model directory is missing, incomplete or inconsistent."""
+
+
+def top_reasons(names, values, contributions, log_odds: float, n: int = N_REASONS) -> list[dict]:
+    """The features that pushed the score most in the direction it went."""
+    direction = 1.0 if log_odds >= 0 else -1.0
+    order = np.argsort(-direction * contributions)[:n]
+    return [{"feature": names[i], "value": None if np.isnan(values[i]) else round(float(values[i]), 4),
+             "contribution": round(float(contributions[i]), 4)} for i in order]
+
+
+class Detector:
+    """Scores texts for machine origin.
+
+    Detector.load() reads models/default; `reference_model` may name any local transformers causal-LM
+    directory (the shipped classifier was trained on SmolLM2 features, so another LM needs a model
+    directory trained with it: scripts/train_default_model.py --reference-model DIR).
+    """
+
+    def __init__(self, model_dir: Path, metadata: dict, full: AdditiveClassifier, cheap: AdditiveClassifier,
+                 style: StyleClassifier, lm: PerplexityFeatures, language: LanguageIdentifier,
+                 thresholds: Thresholds):
+        self.model_dir = model_dir
+        self.metadata = metadata
+        self.full_model = full
+        self.cheap_model = cheap
+        self.style_model = style
+        self.lm = lm
+        self.language = language
+        self.thresholds = thresholds
+        self.cheap_band = tuple(metadata["cheap_stage"]["band"])
+
+    @classmethod
+    def load(cls, model_dir=None, reference_model=None, token_cap: int | None = None, device=None,
+             thresholds: Thresholds | None = None) -> "Detector":
+        model_dir = Path(model_dir) if model_dir else DEFAULT_MODEL_DIR
+        meta_path = model_dir / "model.json"
+        if not meta_path.exists():
+            raise ModelDirectoryError(f"{model_dir} holds no model.json: not a synthsieve model directory "
+                                      "(train one with scripts/train_default_model.py)")
+        metadata = json.loads(meta_path.read_text())
+        if tuple(metadata["features"]) != FULL_FEATURE_NAMES:
+            raise ModelDirectoryError(f"{model_dir} was trained on another feature set; retrain it")
+        lm = PerplexityFeatures(reference_model=reference_model,
+                                token_cap=token_cap or metadata["token_cap"], device=device)
+        return cls(
+            model_dir=model_dir, metadata=metadata,
+            full=AdditiveClassifier.load(model_dir, "full"),
+            cheap=AdditiveClassifier.load(model_dir, "cheap"),
+            style=StyleClassifier.load(model_dir / "style.ftz"),
+            lm=lm, language=LanguageIdentifier(),
+            thresholds=thresholds or Thresholds.from_dict(metadata["thresholds"]),
+        )
+
+    # --- provenance ----------------------------------------------------------------------------------
+
+    def artifact_hashes(self) -> dict[str, str]:
+        return {p.name: sha256_file(p) for p in sorted(self.model_dir.iterdir())
+                if p.is_file() and p.suffix in (".json", ".skops", ".ftz")}
+
+    def provenance(self) -> dict:
+        hashes = self.artifact_hashes()
+        combined = hashlib.sha256("".join(f"{k}:{v}\n" for k, v in hashes.items()).encode()).hexdigest()
+        self.lm.load()
+        return {
+            "model_id": self.metadata["model_id"], "model_hash": combined, "artifact_hashes": hashes,
+            "reference_model_id": self.lm.source.model_id, "reference_model_hash": self.lm.source.sha256,
+            "trained_with_reference_model_hash": self.metadata.get("reference_model_hash"),
+            "token_cap": self.lm.token_cap, "synthsieve_version": __version__,
+            "error_rates": self.metadata.get("error_rates", {}),
+        }
+
+    @property
+    def model_label(self) -> str:
+        return self.metadata["model_id"]
+
+    # --- scoring -------------------------------------------------------------------------------------
+
+    def minhash_signature(self, text: str, num_perm: int = 128, shingle_size: int = 5) -> np.ndarray:
+        return minhash_signature(text, num_perm=num_perm, shingle_size=shingle_size)
+
+    def score(self, texts: list[str], cluster_sizes=None, thresholds: Thresholds | None = None) -> list[DocumentScore]:
+        """Full model: cheap features plus the LM pass."""
+        docs = prepare(texts, self.style_model, self.language, cluster_sizes)
+        lm_results = self.lm.compute([d.normalized.text for d in docs])
+        X = np.array([np.concatenate([d.cheap, lm_vector(r.features)]) for d, r in zip(docs, lm_results)])
+        return self._scores(docs, [r.n_tokens for r in lm_results], X, self.full_model, FULL_FEATURE_NAMES,
+                            "lm", thresholds)
+
+    def score_cheap(self, texts: list[str], cluster_sizes=None, thresholds: Thresholds | None = None) -> list[DocumentScore]:
+        """Cheap stage: no LM forward pass (the tokenizer still counts tokens for the length gate)."""
+        docs = prepare(texts, self.style_model, self.language, cluster_sizes)
+        n_tokens = self.lm.count_tokens([d.normalized.text for d in docs])
+        X = np.array([d.cheap for d in docs])
+        return self._scores(docs, n_tokens, X, self.cheap_model, CHEAP_FEATURE_NAMES, "cheap", thresholds)
+
+    def _scores(self, docs, n_tokens, X, model, names, stage, thresholds) -> list[DocumentScore]:
+        thresholds = thresholds or self.thresholds
+        if len(docs) == 0:
+            return []
+        p = model.predict_proba(X)[:, 1]
+        log_odds = model.decision_function(X)
+        contributions = model.contributions(X)
+        low, high = self.cheap_band
+        out = []
+        for i, doc in enumerate(docs):
+            out.append(DocumentScore(
+                p_machine=float(p[i]),
+                decision=decide(float(p[i]), doc.language, n_tokens[i], thresholds),
+                reasons=top_reasons(names, X[i], contributions[i], log_odds[i]),
+                language=doc.language, language_confidence=round(doc.language_confidence, 4),
+                n_tokens=int(n_tokens[i]), stage=stage,
+                # The LM adds nothing where it cannot judge, so the cheap stage is final there too.
+                confident=(stage == "lm" or not (low <= p[i] < high)
+                           or not judgeable(doc.language, n_tokens[i], thresholds)),
+                features={n: (None if np.isnan(v) else float(v)) for n, v in zip(names, X[i])},
+            ))
+        return out

@@ -1,0 +1,195 @@
+"""Zero-shot LM features: every one of them from a single batched forward pass of the reference LM.
+
+Per scored token t (the target of position t-1) with next-token distribution p:
+  log-likelihood ll_t = log p(x_t); entropy H_t = -sum p log p; rank_t = 1 + #{v : log p(v) > ll_t}.
+Document features aggregate these. Fast-DetectGPT's analytic criterion (sampling and scoring with the
+same model) is (sum ll - sum E_p[log p]) / sqrt(sum Var_p[log p]). The Binoculars-style ratio is the
+log-perplexity over the mean entropy (with one model, the cross-perplexity is the entropy).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+
+import numpy as np
+
+from .reference_lm import ReferenceModelSource, resolve_reference_model
+
+# Bump when a change alters any LM feature value: cached features are keyed by it.
+LM_FEATURE_VERSION = "lm1"
+
+LM_FEATURE_NAMES = (
+    "lm_mean_loglik",
+    "lm_mean_entropy",
+    "lm_mean_logrank",
+    "lm_top1_share",
+    "lm_top10_share",
+    "lm_top100_share",
+    "lm_top1000_share",
+    "lm_surprisal_std",
+    "lm_sentence_surprisal_std",
+    "lm_burstiness",
+    "lm_fast_detectgpt",
+    "lm_binoculars_ratio",
+)
+_SENTENCE_END = re.compile(r"[.!?。！？؟]+[\"'”’)\]]*\s+|\n+")
+
+
+def pick_device() -> str:
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+@dataclass
+class LMResult:
+    """LM features of one document; `features` is None when it had too few tokens to score."""
+
+    n_tokens: int
+    features: np.ndarray | None
+
+
+class PerplexityFeatures:
+    """Batched LM feature extractor with length bucketing and a token cap.
+
+    Parameters mirror the CLI: `reference_model` (None = shipped SmolLM2, else a local directory or
+    .gguf), `token_cap` (tokens scored per document), `batch_tokens` (padded tokens per forward pass).
+    """
+
+    names = LM_FEATURE_NAMES
+
+    def __init__(self, reference_model=None, token_cap: int = 512, batch_tokens: int = 4096,
+                 device: str | None = None):
+        self.reference_model = reference_model
+        self.token_cap = int(token_cap)
+        self.batch_tokens = int(batch_tokens)
+        self.device = device
+        self._model = None
+        self._tokenizer = None
+        self.source: ReferenceModelSource | None = None
+
+    def load(self) -> "PerplexityFeatures":
+        if self._model is not None:
+            return self
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        self.source = resolve_reference_model(self.reference_model)
+        self.device = self.device or pick_device()
+        self._tokenizer = AutoTokenizer.from_pretrained(str(self.source.directory))
+        self._model = AutoModelForCausalLM.from_pretrained(
+            str(self.source.directory), dtype=torch.bfloat16
+        ).to(self.device).eval()
+        tok = self._tokenizer
+        self._prefix_id = tok.bos_token_id if tok.bos_token_id is not None else tok.eos_token_id
+        self._pad_id = tok.pad_token_id if tok.pad_token_id is not None else (self._prefix_id or 0)
+        return self
+
+    @property
+    def tokenizer(self):
+        return self.load()._tokenizer
+
+    def tokenize(self, texts: list[str]):
+        """Token ids and character offsets, capped; the first id is the context prefix (BOS/EOS)."""
+        tok = self.tokenizer
+        # A huge document only needs its head: ~8 chars per token is generous for every script.
+        heads = [t[: self.token_cap * 8] for t in texts]
+        enc = tok(heads, add_special_tokens=False, return_offsets_mapping=True,
+                  truncation=True, max_length=self.token_cap)
+        ids = [[self._prefix_id, *row] for row in enc["input_ids"]]
+        return ids, enc["offset_mapping"]
+
+    def count_tokens(self, texts: list[str]) -> list[int]:
+        ids, _ = self.tokenize(texts)
+        return [len(row) - 1 for row in ids]
+
+    def compute(self, texts: list[str]) -> list[LMResult]:
+        """LM features for each text, batched by similar length to waste little padding."""
+        self.load()
+        ids, offsets = self.tokenize(texts)
+        order = sorted(range(len(texts)), key=lambda i: len(ids[i]))
+        results: list[LMResult | None] = [None] * len(texts)
+        batch: list[int] = []
+        for index in order:
+            longest = max(len(ids[index]), *(len(ids[j]) for j in batch)) if batch else len(ids[index])
+            if batch and longest * (len(batch) + 1) > self.batch_tokens:
+                self._run_batch(batch, ids, offsets, texts, results)
+                batch = []
+            batch.append(index)
+        if batch:
+            self._run_batch(batch, ids, offsets, texts, results)
+        return results  # type: ignore[return-value]
+
+    def _run_batch(self, batch, ids, offsets, texts, results) -> None:
+        import torch
+
+        width = max(len(ids[i]) for i in batch)
+        input_ids = torch.full((len(batch), width), self._pad_id, dtype=torch.long)
+        mask = torch.zeros((len(batch), width), dtype=torch.long)
+        for row, i in enumerate(batch):
+            input_ids[row, : len(ids[i])] = torch.tensor(ids[i])
+            mask[row, : len(ids[i])] = 1
+        with torch.inference_mode():
+            logits = self._model(input_ids=input_ids.to(self.device),
+                                 attention_mask=mask.to(self.device)).logits
+            for row, i in enumerate(batch):
+                n = len(ids[i]) - 1
+                if n < 2:
+                    results[i] = LMResult(max(n, 0), None)
+                    continue
+                token_stats = _token_statistics(logits[row, :n], input_ids[row, 1 : n + 1].to(self.device))
+                results[i] = LMResult(n, _document_features(token_stats, offsets[i][:n], texts[i]))
+
+
+def _token_statistics(logits, targets):
+    """Per-token (loglik, entropy, E[log p], Var[log p], rank) as float64 numpy arrays.
+
+    Written for few passes over the vocabulary (it is as costly as the forward pass otherwise):
+    in-place log-softmax, and the two expectations as batched dot products.
+    """
+    import torch
+
+    logp = logits.float()
+    target_logit = logp.gather(-1, targets[:, None])
+    rank = 1 + (logp > target_logit).sum(-1)
+    logp.sub_(torch.logsumexp(logp, dim=-1, keepdim=True))
+    ll = logp.gather(-1, targets[:, None]).squeeze(-1)
+    p = logp.exp()
+    mean_logp = torch.bmm(p[:, None, :], logp[:, :, None]).reshape(-1)
+    p.mul_(logp)
+    second_moment = torch.bmm(p[:, None, :], logp[:, :, None]).reshape(-1)
+    var_logp = (second_moment - mean_logp.square()).clamp_min(0)
+    stack = torch.stack([ll, -mean_logp, mean_logp, var_logp, rank.float()])
+    return stack.double().cpu().numpy()
+
+
+def _sentence_ids(offsets, text: str) -> np.ndarray:
+    ends = [m.end() for m in _SENTENCE_END.finditer(text)]
+    starts = np.array([start for start, _ in offsets])
+    return np.searchsorted(np.array(ends, dtype=np.int64), starts, side="right")
+
+
+def _document_features(stats: np.ndarray, offsets, text: str) -> np.ndarray:
+    ll, entropy, mean_logp, var_logp, rank = stats
+    surprisal = -ll
+    sentence = _sentence_ids(offsets, text)
+    sentence_means = np.array([surprisal[sentence == s].mean() for s in np.unique(sentence)])
+    sentence_std = float(sentence_means.std()) if len(sentence_means) > 1 else 0.0
+    mean_surprisal = float(surprisal.mean())
+    fast_detect = float((ll.sum() - mean_logp.sum()) / math.sqrt(max(var_logp.sum(), 1e-9)))
+    return np.array([
+        float(ll.mean()),
+        float(entropy.mean()),
+        float(np.log(rank).mean()),
+        float((rank <= 1).mean()),
+        float((rank <= 10).mean()),
+        float((rank <= 100).mean()),
+        float((rank <= 1000).mean()),
+        float(surprisal.std()),
+        sentence_std,
+        sentence_std / max(mean_surprisal, 1e-6),
+        fast_detect / math.sqrt(len(ll)),  # per-token scale, so length does not set the value
+        mean_surprisal / max(float(entropy.mean()), 1e-6),
+    ])

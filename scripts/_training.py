@@ -1,0 +1,192 @@
+"""Building the feature table and fitting the models; shared by training and evaluation scripts.
+
+Learned features (the style fastText model) are cross-fitted: a document's style score always comes
+from a model that did not see it, as at scoring time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from datasketch import MinHashLSH
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from detector.classifier import AdditiveClassifier  # noqa: E402
+from detector.features import MAX_FEATURE_CHARS, cheap_features  # noqa: E402
+from detector.language import LanguageIdentifier  # noqa: E402
+from detector.minhash import document_minhash  # noqa: E402
+from detector.normalize import normalize_for_scoring  # noqa: E402
+from detector.perplexity import LM_FEATURE_NAMES  # noqa: E402
+from detector.style_fasttext import StyleClassifier  # noqa: E402
+from scripts._data import FEATURE_CACHE, LMFeatureCache, load_split  # noqa: E402
+
+SPLITS = ("train", "human_pool", "dev", "grounded_docs")
+TRAINING_SPLITS = ("train", "human_pool")
+CHEAP_CACHE_VERSION = "cheap2"
+
+
+def generator_family(generator: str) -> str:
+    g = (generator or "").lower()
+    if g == "human":
+        return "human"
+    if g.startswith(("gpt-3.5", "gpt-4", "gpt-3-turbo", "chatgpt", "text_davinci", "davinci", "gpt-4o")):
+        return "GPT"
+    if g.startswith("claude"):
+        return "Claude"
+    if g.startswith("gemini"):
+        return "Gemini"
+    if g.startswith("llama"):
+        return "Llama"
+    return "other open models"  # GPT-2, GPT-J/Neo/NeoX, OPT, Mistral, Qwen, DeepSeek, Falcon, Flan-T5
+
+
+@dataclass
+class Table:
+    rows: list[dict]
+    y: np.ndarray
+    cheap_parts: np.ndarray     # hygiene + stylometry (no learned features)
+    language: np.ndarray
+    cluster_size: np.ndarray
+    lm: np.ndarray              # NaN rows where no LM features are cached
+    n_tokens: np.ndarray        # -1 where not cached
+    has_lm: np.ndarray
+
+    def column(self, key: str) -> np.ndarray:
+        return np.array([r.get(key) or "" for r in self.rows], dtype=object)
+
+
+def load_rows() -> list[dict]:
+    rows = []
+    for split in SPLITS:
+        rows.extend(load_split(split))
+    return rows
+
+
+def _cheap_parts(rows: list[dict]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Hygiene + stylometry, language and cluster size for every row, cached by the hash of the ids."""
+    key = hashlib.sha1("".join(r["id"] for r in rows).encode()).hexdigest()[:12]
+    path = FEATURE_CACHE / f"{CHEAP_CACHE_VERSION}-{key}.npz"
+    if path.exists():
+        data = np.load(path, allow_pickle=False)
+        return data["parts"], data["language"], data["cluster_size"]
+    identifier = LanguageIdentifier()
+    parts, languages = [], []
+    for row in rows:
+        norm = normalize_for_scoring(row["text"][:MAX_FEATURE_CHARS])
+        parts.append(cheap_features(norm, 0.0, 1)[:-2])
+        languages.append(identifier.identify(norm.text)[0])
+    parts, languages, sizes = np.array(parts), np.array(languages), cluster_sizes(rows)
+    FEATURE_CACHE.mkdir(parents=True, exist_ok=True)
+    np.savez(path, parts=parts, language=languages, cluster_size=sizes)
+    return parts, languages, sizes
+
+
+def cluster_sizes(rows: list[dict], threshold: float = 0.8, num_perm: int = 128) -> np.ndarray:
+    """Near-duplicate cluster size of each row within its own split (as the filter does per run)."""
+    sizes = np.ones(len(rows), dtype=int)
+    by_split: dict[str, list[int]] = {}
+    for i, row in enumerate(rows):
+        by_split.setdefault(row["split"], []).append(i)
+    for indices in by_split.values():
+        lsh = MinHashLSH(threshold=threshold, num_perm=num_perm)
+        sketches = {}
+        for i in indices:
+            m = document_minhash(rows[i]["text"][:MAX_FEATURE_CHARS], num_perm)
+            sketches[i] = m
+            lsh.insert(str(i), m)
+        parent = {i: i for i in indices}
+
+        def find(i):
+            while parent[i] != i:
+                parent[i] = parent[parent[i]]
+                i = parent[i]
+            return i
+
+        for i in indices:
+            for j in lsh.query(sketches[i]):
+                a, b = find(i), find(int(j))
+                if a != b:
+                    parent[a] = b
+        roots = [find(i) for i in indices]
+        counts: dict[int, int] = {}
+        for r in roots:
+            counts[r] = counts.get(r, 0) + 1
+        for i, r in zip(indices, roots):
+            sizes[i] = counts[r]
+    return sizes
+
+
+def build_table(lm_cache_key: str) -> Table:
+    rows = load_rows()
+    parts, language, sizes = _cheap_parts(rows)
+    cache = LMFeatureCache(lm_cache_key).entries
+    lm = np.full((len(rows), len(LM_FEATURE_NAMES)), np.nan)
+    n_tokens = np.full(len(rows), -1)
+    has_lm = np.zeros(len(rows), dtype=bool)
+    for i, row in enumerate(rows):
+        entry = cache.get(row["id"])
+        if entry is not None:
+            has_lm[i] = True
+            n_tokens[i] = entry["n_tokens"]
+            if entry["lm"] is not None:
+                lm[i] = entry["lm"]
+    y = np.array([1 if r["label"] == "machine" else 0 for r in rows])
+    return Table(rows, y, parts, language, sizes, lm, n_tokens, has_lm)
+
+
+def group_folds(rows: list[dict], indices: np.ndarray, k: int, seed: int = 0) -> np.ndarray:
+    """Fold number per index; a human text and the machine texts made from it share a fold."""
+    def fold_of(row):
+        group = row.get("group") or row["id"]
+        return int(hashlib.sha1(f"{seed}:{group}".encode()).hexdigest(), 16) % k
+    return np.array([fold_of(rows[i]) for i in indices])
+
+
+def style_scores(table: Table, train_idx: np.ndarray, score_idx: np.ndarray, k: int = 3,
+                 seed: int = 0) -> tuple[np.ndarray, StyleClassifier]:
+    """Style P(machine) for every row: out-of-fold for train_idx, from the all-train model for the rest.
+
+    Returns the score array (NaN for rows in neither set) and the model fit on all of train_idx.
+    """
+    texts = [r["text"] for r in table.rows]
+    scores = np.full(len(texts), np.nan)
+    folds = group_folds(table.rows, train_idx, k, seed)
+    for fold in range(k):
+        fit_idx, held_idx = train_idx[folds != fold], train_idx[folds == fold]
+        model = StyleClassifier(seed=seed).fit([texts[i] for i in fit_idx], table.y[fit_idx].tolist())
+        scores[held_idx] = model.predict_proba([texts[i] for i in held_idx])
+    final = StyleClassifier(seed=seed).fit([texts[i] for i in train_idx], table.y[train_idx].tolist())
+    rest = np.setdiff1d(score_idx, train_idx)
+    if len(rest):
+        scores[rest] = final.predict_proba([texts[i] for i in rest])
+    return scores, final
+
+
+def feature_matrix(table: Table, style: np.ndarray, with_lm: bool) -> np.ndarray:
+    cheap = np.column_stack([table.cheap_parts, style, np.log(np.maximum(table.cluster_size, 1))])
+    return np.column_stack([cheap, table.lm]) if with_lm else cheap
+
+
+def fit_calibrated(X: np.ndarray, y: np.ndarray, rows: list[dict], idx: np.ndarray, seed: int = 0,
+                   **params) -> AdditiveClassifier:
+    """Fit on ~85% of idx and Platt-calibrate on the group-disjoint rest."""
+    calibration = group_folds(rows, idx, 7, seed + 1) == 0
+    model = AdditiveClassifier(**params).fit(X[idx[~calibration]], y[idx[~calibration]])
+    return model.calibrate(X[idx[calibration]], y[idx[calibration]])
+
+
+def english_judgeable(table: Table, idx: np.ndarray, min_tokens: int = 50) -> np.ndarray:
+    return idx[(table.language[idx] == "en") & (table.n_tokens[idx] >= min_tokens)]
+
+
+def safe_auroc(y, p) -> float:
+    from sklearn.metrics import roc_auc_score
+
+    y = np.asarray(y)
+    return float(roc_auc_score(y, p)) if 0 < y.sum() < len(y) else math.nan

@@ -1,0 +1,153 @@
+"""Held-out generalisation of the detector, from cached features.
+
+For each held-out domain, generator family and task the whole model is refit without it (the style
+fastText model included, so nothing learned saw the held-out part) and tested on it:
+  - leave-one-domain-out: test on the domain's documents (both classes) from train and dev;
+  - leave-one-generator-family-out: test on that family's machine texts against dev's human texts;
+  - leave-one-task-out: test on that task's machine texts against dev's human texts.
+Then the shipped model (models/default) is checked on grounded_docs.jsonl (flag rate overall and per
+domain) and on the uncertain share of English documents.
+
+    python scripts/evaluate_generalisation.py --out models/generalisation.json
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+import click
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from detector.classifier import AdditiveClassifier  # noqa: E402
+from detector.decision import SUSPECTED, UNCERTAIN, Thresholds, decide  # noqa: E402
+from detector.perplexity import LM_FEATURE_VERSION  # noqa: E402
+from detector.reference_lm import resolve_reference_model  # noqa: E402
+from detector.style_fasttext import StyleClassifier  # noqa: E402
+from scripts._training import (  # noqa: E402
+    build_table, feature_matrix, fit_calibrated, generator_family, safe_auroc, style_scores)
+
+
+def _indices(table):
+    split = table.column("split")
+    idx = {name: np.flatnonzero(split == name) for name in ("train", "human_pool", "dev", "grounded_docs")}
+    idx["fit"] = np.concatenate([idx["train"], idx["human_pool"]])
+    return idx
+
+
+def _fold(table, fit_idx, test_idx, seed=0, style_subsample=8000):
+    """Refit style + full model on fit_idx (LM rows for the classifier) and score test_idx."""
+    rng = np.random.default_rng(seed)
+    with_lm = fit_idx[table.has_lm[fit_idx]]
+    extra = np.setdiff1d(fit_idx, with_lm)
+    style_fit = np.concatenate([with_lm, rng.choice(extra, min(style_subsample, len(extra)), replace=False)])
+    style, _ = style_scores(table, np.sort(style_fit), test_idx, k=2, seed=seed)
+    X = feature_matrix(table, style, with_lm=True)
+    model = fit_calibrated(X, table.y, table.rows, with_lm, seed=seed)
+    return model.predict_proba(X[test_idx])[:, 1]
+
+
+def leave_one_out(table, idx, key_of, conditions, test_builder):
+    results = {}
+    for name in conditions:
+        held = np.array([key_of(table.rows[i]) == name for i in range(len(table.rows))])
+        fit_idx = idx["fit"][~held[idx["fit"]]]
+        test_idx = test_builder(held)
+        test_idx = test_idx[table.has_lm[test_idx]]
+        if len(test_idx) == 0 or table.y[test_idx].min() == table.y[test_idx].max():
+            continue
+        started = time.time()
+        p = _fold(table, fit_idx, test_idx)
+        results[name] = {"auroc": safe_auroc(table.y[test_idx], p), "n": int(len(test_idx)),
+                         "n_machine": int(table.y[test_idx].sum())}
+        print(f"  {name}: AUROC {results[name]['auroc']:.3f} (n={len(test_idx)}, {time.time() - started:.0f}s)",
+              flush=True)
+    aurocs = [r["auroc"] for r in results.values()]
+    worst = min(results, key=lambda k: results[k]["auroc"]) if results else None
+    return {"folds": results, "mean_auroc": float(np.mean(aurocs)) if aurocs else None,
+            "worst": worst, "worst_auroc": results[worst]["auroc"] if worst else None}
+
+
+def shipped_model_checks(table, idx, model_dir: Path) -> dict:
+    """The shipped model on grounded_docs and the abstention rate, from cached features."""
+    metadata = json.loads((model_dir / "model.json").read_text())
+    thresholds = Thresholds.from_dict(metadata["thresholds"])
+    full = AdditiveClassifier.load(model_dir, "full")
+    style = StyleClassifier.load(model_dir / "style.ftz")
+    style_p = np.full(len(table.rows), np.nan)
+    scored = np.concatenate([idx["dev"], idx["grounded_docs"]])
+    scored = scored[table.has_lm[scored]]
+    style_p[scored] = style.predict_proba([table.rows[i]["text"] for i in scored])
+    X = feature_matrix(table, style_p, with_lm=True)
+    p = full.predict_proba(X[scored])[:, 1]
+    decisions = np.array([decide(pi, table.language[i], int(table.n_tokens[i]), thresholds)
+                          for pi, i in zip(p, scored)])
+    domain = table.column("domain")[scored]
+    split = table.column("split")[scored]
+    english = table.language[scored] == "en"
+    out = {"thresholds": thresholds.to_dict()}
+    grounded = split == "grounded_docs"
+    out["grounded_docs"] = {
+        "n": int(grounded.sum()),
+        "suspected_share": float((decisions[grounded] == SUSPECTED).mean()),
+        "uncertain_share_english": float((decisions[grounded & english] == UNCERTAIN).mean()),
+        "by_domain": {d: {"n": int(((domain == d) & grounded).sum()),
+                          "suspected_share": float((decisions[(domain == d) & grounded] == SUSPECTED).mean()),
+                          "uncertain_share": float((decisions[(domain == d) & grounded] == UNCERTAIN).mean())}
+                      for d in sorted(set(domain[grounded]))},
+    }
+    dev = split == "dev"
+    y = table.y[scored]
+    out["dev"] = {
+        "n": int(dev.sum()), "auroc": safe_auroc(y[dev], p[dev]),
+        "auroc_english": safe_auroc(y[dev & english], p[dev & english]),
+        "uncertain_share_english": float((decisions[dev & english] == UNCERTAIN).mean()),
+        "human_flagged_share": float((decisions[dev & (y == 0)] == SUSPECTED).mean()),
+        "machine_detected_share": float((decisions[dev & (y == 1)] == SUSPECTED).mean()),
+    }
+    student = dev & (domain == "student_essay") & (y == 0)
+    if student.any():  # OUTFOX essays: student writing, a stand-in for non-native and novice English
+        out["dev"]["student_essay_human_flagged_share"] = float((decisions[student] == SUSPECTED).mean())
+    return out
+
+
+@click.command()
+@click.option("--model-dir", default="models/default", type=click.Path(path_type=Path), show_default=True)
+@click.option("--out", "out_path", default="models/generalisation.json", type=click.Path(path_type=Path),
+              show_default=True)
+@click.option("--skip-folds", is_flag=True, help="Only the shipped-model checks.")
+def main(model_dir, out_path, skip_folds):
+    source = resolve_reference_model(None)
+    table = build_table(f"{LM_FEATURE_VERSION}-{source.sha256[:12]}-cap512")
+    idx = _indices(table)
+    dev_human = idx["dev"][table.y[idx["dev"]] == 0]
+    report = {"shipped_model": shipped_model_checks(table, idx, model_dir)}
+    print(json.dumps(report["shipped_model"], indent=1), flush=True)
+    if not skip_folds:
+        both = np.concatenate([idx["train"], idx["dev"]])
+        domains = sorted({table.rows[i]["domain"] for i in idx["train"]})
+        print("leave-one-domain-out", flush=True)
+        report["leave_one_domain_out"] = leave_one_out(
+            table, idx, lambda r: r.get("domain"), domains, lambda held: both[held[both]])
+        print("leave-one-generator-family-out", flush=True)
+
+        def machine_vs_dev_humans(held):
+            return np.concatenate([both[held[both] & (table.y[both] == 1)], dev_human])
+
+        report["leave_one_family_out"] = leave_one_out(
+            table, idx, lambda r: generator_family(r.get("generator")),
+            ["GPT", "Claude", "Gemini", "Llama", "other open models"], machine_vs_dev_humans)
+        print("leave-one-task-out", flush=True)
+        report["leave_one_task_out"] = leave_one_out(
+            table, idx, lambda r: r.get("task") if r.get("label") == "machine" else None,
+            ["continuation", "generation", "rewrite", "polish", "expand"], machine_vs_dev_humans)
+    out_path.write_text(json.dumps(report, indent=1))
+    print(f"wrote {out_path}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,70 @@
+"""Compute and cache LM features for a stratified sample of ../shared/data.
+
+Resumable: features are appended per chunk to a cache keyed by document id, feature version,
+reference-model hash and token cap; a rerun skips what is done. Splits are interleaved so that a
+partial run is still a usable, balanced sample.
+
+    python scripts/extract_lm_features.py --train 3000 --human-pool 1200 --dev 1200 --grounded 900
+"""
+
+from __future__ import annotations
+
+import random
+import sys
+import time
+
+import click
+
+sys.path.insert(0, str(__import__("pathlib").Path(__file__).resolve().parent.parent))
+
+from detector.normalize import normalize_for_scoring  # noqa: E402
+from detector.perplexity import LM_FEATURE_VERSION, PerplexityFeatures  # noqa: E402
+from scripts._data import LMFeatureCache, load_split, stratified_sample  # noqa: E402
+
+
+def cache_key(extractor: PerplexityFeatures) -> str:
+    return f"{LM_FEATURE_VERSION}-{extractor.source.sha256[:12]}-cap{extractor.token_cap}"
+
+
+def planned_documents(sizes: dict[str, int], seed: int) -> list[dict]:
+    plan = []
+    for split, n in sizes.items():
+        if n:
+            keys = ("domain",) if split in ("human_pool", "grounded_docs") else ("generator", "domain")
+            plan.extend(stratified_sample(load_split(split), n, keys=keys, seed=seed))
+    random.Random(seed).shuffle(plan)
+    return plan
+
+
+@click.command()
+@click.option("--train", default=3000, show_default=True)
+@click.option("--human-pool", default=1200, show_default=True)
+@click.option("--dev", default=1200, show_default=True)
+@click.option("--grounded", default=900, show_default=True)
+@click.option("--seed", default=0, show_default=True)
+@click.option("--chunk", default=64, show_default=True)
+@click.option("--token-cap", default=512, show_default=True)
+@click.option("--reference-model", default=None)
+def main(train, human_pool, dev, grounded, seed, chunk, token_cap, reference_model):
+    extractor = PerplexityFeatures(reference_model=reference_model, token_cap=token_cap).load()
+    cache = LMFeatureCache(cache_key(extractor))
+    plan = planned_documents({"train": train, "human_pool": human_pool, "dev": dev,
+                              "grounded_docs": grounded}, seed)
+    todo = [row for row in plan if row["id"] not in cache.entries]
+    print(f"{len(plan)} planned, {len(todo)} to compute -> {cache.path}", flush=True)
+    start, done = time.time(), 0
+    for begin in range(0, len(todo), chunk):
+        rows = todo[begin : begin + chunk]
+        texts = [normalize_for_scoring(row["text"]).text for row in rows]
+        results = extractor.compute(texts)
+        cache.add([{"id": row["id"], "split": row["split"], "n_tokens": res.n_tokens,
+                    "lm": None if res.features is None else [round(float(v), 6) for v in res.features]}
+                   for row, res in zip(rows, results)])
+        done += len(rows)
+        rate = done / (time.time() - start)
+        print(f"{done}/{len(todo)} docs, {rate:.2f} docs/s, eta {(len(todo) - done) / rate / 60:.1f} min",
+              flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,125 @@
+"""Train the shipped model (models/default) from ../shared/data.
+
+Reads train.jsonl + human_pool.jsonl for fitting, dev.jsonl for thresholds (plus a held-out slice of
+human_pool, so the false-positive target also holds on human text from outside dev's domains).
+grounded_docs.jsonl is never used here. LM features come from the cache that
+scripts/extract_lm_features.py fills (documents without cached LM features train the cheap model only).
+
+    python scripts/train_default_model.py [--target-fpr 0.01] [--target-miss 0.05] [--out models/default]
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+import click
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from detector import __version__  # noqa: E402
+from detector.features import CHEAP_FEATURE_NAMES, FULL_FEATURE_NAMES  # noqa: E402
+from detector.perplexity import LM_FEATURE_VERSION  # noqa: E402
+from detector.reference_lm import resolve_reference_model  # noqa: E402
+from detector.thresholds import error_rates, threshold_for_fpr, threshold_for_miss_rate  # noqa: E402
+from scripts._training import (  # noqa: E402
+    build_table, english_judgeable, feature_matrix, fit_calibrated, group_folds, safe_auroc, style_scores)
+
+
+def split_indices(table):
+    split = table.column("split")
+    return {name: np.flatnonzero(split == name) for name in ("train", "human_pool", "dev", "grounded_docs")}
+
+
+def pool_holdout(table, pool_idx: np.ndarray) -> np.ndarray:
+    """A quarter of the human pool (with LM features) kept out of fitting for threshold checks."""
+    return pool_idx[(group_folds(table.rows, pool_idx, 4, seed=7) == 0) & table.has_lm[pool_idx]]
+
+
+@click.command()
+@click.option("--target-fpr", default=0.01, show_default=True, help="False-positive rate on human text for `suspected`.")
+@click.option("--target-miss", default=0.05, show_default=True, help="Miss rate on machine text for `grounded`.")
+@click.option("--cheap-fpr", default=0.002, show_default=True, help="FPR allowed where the cheap stage flags alone.")
+@click.option("--cheap-miss", default=0.01, show_default=True, help="Miss rate allowed where the cheap stage grounds alone.")
+@click.option("--reference-model", default=None, help="Local HF causal-LM dir (default: shipped SmolLM2).")
+@click.option("--token-cap", default=512, show_default=True)
+@click.option("--out", "out_dir", default="models/default", show_default=True, type=click.Path(path_type=Path))
+def main(target_fpr, target_miss, cheap_fpr, cheap_miss, reference_model, token_cap, out_dir):
+    started = time.time()
+    source = resolve_reference_model(reference_model)
+    key = f"{LM_FEATURE_VERSION}-{source.sha256[:12]}-cap{token_cap}"
+    table = build_table(key)
+    idx = split_indices(table)
+    holdout = pool_holdout(table, idx["human_pool"])
+    fit_pool = np.setdiff1d(idx["human_pool"], holdout)
+    train_all = np.concatenate([idx["train"], fit_pool])
+    scored = np.concatenate([train_all, holdout, idx["dev"]])
+    print(f"rows: {len(table.rows)}; with LM features: {int(table.has_lm.sum())}", flush=True)
+
+    style, style_model = style_scores(table, train_all, scored)
+    X_cheap = feature_matrix(table, style, with_lm=False)
+    X_full = feature_matrix(table, style, with_lm=True)
+    cheap_model = fit_calibrated(X_cheap, table.y, table.rows, train_all)
+    train_lm = train_all[table.has_lm[train_all]]
+    full_model = fit_calibrated(X_full, table.y, table.rows, train_lm)
+
+    dev_lm = idx["dev"][table.has_lm[idx["dev"]]]
+    dev_en = english_judgeable(table, dev_lm)
+    p_dev = full_model.predict_proba(X_full[dev_en])[:, 1]
+    y_dev = table.y[dev_en]
+    p_holdout = full_model.predict_proba(X_full[english_judgeable(table, holdout)])[:, 1]
+    suspect_dev = threshold_for_fpr(p_dev[y_dev == 0], target_fpr)
+    suspect_pool = threshold_for_fpr(p_holdout, target_fpr)
+    suspect = max(suspect_dev, suspect_pool)
+    ground = min(threshold_for_miss_rate(p_dev[y_dev == 1], target_miss), suspect)
+
+    # Cheap stage: it may decide alone only outside [low, high); both ends are stricter than the
+    # full model's thresholds, so what the cheap stage decides, it decides with fewer errors.
+    pc_dev = cheap_model.predict_proba(X_cheap[dev_en])[:, 1]
+    pc_holdout = cheap_model.predict_proba(X_cheap[english_judgeable(table, holdout)])[:, 1]
+    high = max(threshold_for_fpr(pc_dev[y_dev == 0], cheap_fpr), threshold_for_fpr(pc_holdout, cheap_fpr), suspect)
+    low = min(threshold_for_miss_rate(pc_dev[y_dev == 1], cheap_miss), ground)
+
+    rates = error_rates(p_dev[y_dev == 0], p_dev[y_dev == 1], suspect)
+    metadata = {
+        "model_id": f"synthsieve-default-{time.strftime('%Y%m%d')}",
+        "synthsieve_version": __version__,
+        "features": list(FULL_FEATURE_NAMES),
+        "cheap_features": list(CHEAP_FEATURE_NAMES),
+        "lm_feature_version": LM_FEATURE_VERSION,
+        "reference_model_id": source.model_id,
+        "reference_model_hash": source.sha256,
+        "token_cap": token_cap,
+        "thresholds": {"suspect": suspect, "ground": ground, "overwhelming": max(0.995, suspect),
+                       "min_tokens": 50, "supported_languages": ["en"],
+                       "target_fpr": target_fpr, "target_miss_rate": target_miss},
+        "threshold_sources": {"suspect_from_dev": suspect_dev, "suspect_from_human_pool_holdout": suspect_pool},
+        "cheap_stage": {"band": [low, high], "target_fpr": cheap_fpr, "target_miss_rate": cheap_miss},
+        "error_rates": {**rates, "measured_on": "dev.jsonl sample, English, >= 50 tokens",
+                        "threshold": "suspect"},
+        "training": {
+            "train_rows": int(len(idx["train"])), "human_pool_rows_fit": int(len(fit_pool)),
+            "rows_with_lm_features": int(len(train_lm)), "dev_rows_with_lm_features": int(len(dev_lm)),
+            "human_pool_holdout_rows": int(len(holdout)),
+        },
+        "dev_metrics": {
+            "english_judgeable_auroc": safe_auroc(y_dev, p_dev),
+            "cheap_english_judgeable_auroc": safe_auroc(y_dev, pc_dev),
+            "human_pool_holdout_fpr": float((p_holdout >= suspect).mean()),
+        },
+        "seconds_to_train": round(time.time() - started, 1),
+    }
+    out_dir.mkdir(parents=True, exist_ok=True)
+    full_model.save(out_dir, "full")
+    cheap_model.save(out_dir, "cheap")
+    style_model.save(out_dir / "style.ftz")
+    (out_dir / "model.json").write_text(json.dumps(metadata, indent=1))
+    print(json.dumps({k: metadata[k] for k in ("thresholds", "cheap_stage", "error_rates", "dev_metrics", "training")},
+                     indent=1))
+
+
+if __name__ == "__main__":
+    main()
