@@ -16,8 +16,8 @@ _INVISIBLE = re.compile("[\u00ad\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2
 _CONTROL = re.compile("[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f]")
 _WORD = re.compile(r"\w+")
 
-# Cyrillic and Greek letters that render like Latin ones. Folded only inside words that are mostly
-# Latin, so Russian, Bulgarian and Greek text is left alone.
+# Cyrillic and Greek letters that render like Latin ones. Folded only inside mixed-script words, so
+# Russian, Bulgarian and Greek text is left alone.
 _HOMOGLYPHS = str.maketrans({
     "а": "a", "е": "e", "о": "o", "р": "p", "с": "c", "у": "y", "х": "x", "і": "i", "ј": "j",
     "ѕ": "s", "ԁ": "d", "ɡ": "g", "һ": "h", "ӏ": "l", "ԛ": "q", "ԝ": "w",
@@ -57,13 +57,13 @@ def _is_latin(ch: str) -> bool:
 
 def _fold_word(match: re.Match) -> str:
     word = match.group(0)
-    suspects = sum(ch in _HOMOGLYPH_CHARS for ch in word)
-    if suspects == 0:
+    if not any(ch in _HOMOGLYPH_CHARS for ch in word):
         return word
-    latin = sum(_is_latin(ch) for ch in word)
-    if latin == 0 or latin < suspects:  # a genuinely Cyrillic/Greek word
-        return word
-    return word.translate(_HOMOGLYPHS)
+    # A word that mixes Latin letters with look-alikes, and nothing else, is disguised Latin; a word
+    # with no Latin letter, or with other non-Latin letters, is genuine Cyrillic or Greek.
+    has_latin = any(_is_latin(ch) for ch in word)
+    only_lookalikes = all(_is_latin(ch) or ch in _HOMOGLYPH_CHARS or not ch.isalpha() for ch in word)
+    return word.translate(_HOMOGLYPHS) if has_latin and only_lookalikes else word
 
 
 def normalize_for_scoring(text: str) -> NormalizedText:

@@ -1,0 +1,51 @@
+import numpy as np
+
+from detector.language import LanguageIdentifier
+from detector.minhash import document_minhash, minhash_signature
+from detector.style_fasttext import StyleClassifier, topic_free_view
+from tests.conftest import shared_rows
+
+
+def test_topic_free_view_keeps_structure_and_drops_subject():
+    a = topic_free_view("The surgeon examined the patient, and the results were clear.")
+    b = topic_free_view("The striker examined the visitor, and the players were tired.")
+    assert a == b
+    assert "surgeon" not in a and "the" in a and "," in a
+
+
+def test_view_marks_newlines_and_numbers():
+    view = topic_free_view("Total: 42 items\nDone")
+    assert "<nl>" in view and "<num>" in view
+
+
+def test_style_classifier_learns_and_round_trips(tmp_path):
+    human = [r["text"] for r in shared_rows("train", limit=150, label="human", language="en")]
+    machine = [r["text"] for r in shared_rows("train", limit=150, label="machine", language="en")]
+    texts, labels = human + machine, [0] * len(human) + [1] * len(machine)
+    model = StyleClassifier(epoch=5).fit(texts, labels)
+    p = np.array(model.predict_proba(texts))
+    assert ((p >= 0) & (p <= 1)).all()
+    assert p[len(human):].mean() > p[: len(human)].mean()
+    model.save(tmp_path / "style.ftz")
+    loaded = StyleClassifier.load(tmp_path / "style.ftz")
+    np.testing.assert_allclose(loaded.predict_proba(texts[:20]), model.predict_proba(texts[:20]), atol=0.05)
+
+
+def test_minhash_finds_near_duplicates():
+    rows = shared_rows("human_pool", limit=2)
+    base, other = rows[0]["text"], rows[1]["text"]
+    near = base.replace(".", "!", 1)
+    jaccard = document_minhash(base).jaccard(document_minhash(near))
+    assert jaccard > 0.8
+    assert document_minhash(base).jaccard(document_minhash(other)) < 0.2
+    sig = minhash_signature(base)
+    assert sig.dtype == np.uint64 and sig.shape == (128,)
+    np.testing.assert_array_equal(sig, minhash_signature(base))
+
+
+def test_language_identification_on_real_text():
+    identifier = LanguageIdentifier()
+    for language in ("en", "zh", "ru", "es"):
+        row = shared_rows("dev", limit=1, language=language)[0]
+        assert identifier.identify(row["text"])[0] == language
+    assert identifier.identify("   ") == ("und", 0.0)
