@@ -1,11 +1,16 @@
-"""A calibrated additive classifier: each feature's effect is a smooth curve, and the log-odds is their sum.
+"""Calibrated classifiers over the feature vector, with per-feature reasons; saved without pickle.
 
-Why additive: the `reasons` given with every decision are then exact (a feature's contribution is its
-own term of the log-odds), and each curve is flat outside the range seen in training, so a feature
-far out of distribution (a new domain) cannot push the score without bound.
+AdditiveClassifier: each feature's effect is a smooth curve and the log-odds is their sum, so the
+reasons are exact (a feature's contribution is its own term). Pipeline: median imputation ->
+per-feature quantile transform -> cubic B-spline basis -> class-balanced L2 logistic regression.
 
-Pipeline: median imputation -> per-feature quantile transform (robust to scale and outliers) ->
-cubic B-spline basis -> class-balanced L2 logistic regression; then Platt scaling fit on held-out data.
+BoostedClassifier: gradient-boosted trees, for when features interact (the LM statistics point in
+opposite directions for continued, rewritten and freshly generated text); its reasons are occlusion
+effects: how far the log-odds moves when one feature is set to its training median.
+
+Both are flat outside the range seen in training (quantile clipping, tree leaves), so a feature far
+out of distribution (a new domain) cannot push the score without bound, and both are Platt-scaled
+on held-out data with class-balanced weights.
 """
 
 from __future__ import annotations
@@ -28,6 +33,15 @@ TRUSTED_SKOPS_TYPES = [
     "sklearn.preprocessing._data.QuantileTransformer",
     "sklearn.preprocessing._polynomial.SplineTransformer",
     "sklearn.linear_model._logistic.LogisticRegression",
+    "sklearn.ensemble._hist_gradient_boosting.gradient_boosting.HistGradientBoostingClassifier",
+    "sklearn.ensemble._hist_gradient_boosting.binning._BinMapper",
+    "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
+    "sklearn._loss.loss.HalfBinomialLoss",
+    "sklearn._loss.link.LogitLink",
+    "sklearn._loss.link.Interval",
+    "sklearn._loss._loss.CyHalfBinomialLoss",
+    "builtins.float",
+    "builtins.int",
     "scipy.interpolate._bsplines.BSpline",
     "numpy.dtype",
     "numpy.ndarray",
@@ -43,7 +57,73 @@ def _sigmoid(z):
     return 1.0 / (1.0 + np.exp(-np.clip(z, -50, 50)))
 
 
-class AdditiveClassifier(BaseEstimator, ClassifierMixin):
+class _CalibratedClassifier(BaseEstimator, ClassifierMixin):
+    """Shared calibration, prediction and persistence; subclasses build `pipeline_` and reasons."""
+
+    def calibrate(self, X, y):
+        """Platt scaling on held-out data, class-balanced so calibrated p=0.5 sits between the classes."""
+        z = self.raw_log_odds(X)[:, None]
+        y = np.asarray(y, dtype=int)
+        platt = LogisticRegression(C=1e6, max_iter=1000).fit(z, y, sample_weight=compute_sample_weight("balanced", y))
+        self.platt_ = (float(platt.coef_[0, 0]), float(platt.intercept_[0]))
+        return self
+
+    def raw_log_odds(self, X):
+        return self.pipeline_.decision_function(np.asarray(X, dtype=float))
+
+    def decision_function(self, X):
+        a, b = self.platt_
+        return a * self.raw_log_odds(X) + b
+
+    def predict_proba(self, X):
+        p = _sigmoid(self.decision_function(X))
+        return np.column_stack([1.0 - p, p])
+
+    def predict(self, X):
+        return (self.predict_proba(X)[:, 1] >= 0.5).astype(int)
+
+    # --- persistence: skops for the sklearn estimator, JSON for the rest; never pickle --------------
+
+    def _state(self) -> dict:
+        return {}
+
+    def _set_state(self, state: dict) -> None:
+        pass
+
+    def save(self, directory: Path, name: str) -> list[Path]:
+        import skops.io as sio
+
+        directory.mkdir(parents=True, exist_ok=True)
+        pipeline_path = directory / f"{name}.skops"
+        sio.dump(self.pipeline_, pipeline_path)
+        state_path = directory / f"{name}.json"
+        state_path.write_text(json.dumps({
+            "kind": type(self).__name__, "params": self.get_params(), "platt": list(self.platt_),
+            "n_features_in": self.n_features_in_, **self._state()}, indent=1))
+        return [pipeline_path, state_path]
+
+    @staticmethod
+    def load(directory: Path, name: str) -> "_CalibratedClassifier":
+        import skops.io as sio
+
+        pipeline_path = directory / f"{name}.skops"
+        untrusted = set(sio.get_untrusted_types(file=pipeline_path)) - set(TRUSTED_SKOPS_TYPES)
+        if untrusted:
+            raise ValueError(f"{pipeline_path} holds types synthsieve does not load: {sorted(untrusted)}")
+        state = json.loads((directory / f"{name}.json").read_text())
+        kinds = {cls.__name__: cls for cls in (AdditiveClassifier, BoostedClassifier)}
+        if state.get("kind", "AdditiveClassifier") not in kinds:
+            raise ValueError(f"{directory / name}.json names an unknown classifier kind {state.get('kind')!r}")
+        model = kinds[state.get("kind", "AdditiveClassifier")](**state["params"])
+        model.pipeline_ = sio.load(pipeline_path, trusted=TRUSTED_SKOPS_TYPES)
+        model.platt_ = tuple(state["platt"])
+        model.n_features_in_ = state["n_features_in"]
+        model.classes_ = np.array([0, 1])
+        model._set_state(state)
+        return model
+
+
+class AdditiveClassifier(_CalibratedClassifier):
     def __init__(self, n_knots: int = 6, degree: int = 3, C: float = 0.5, n_quantiles: int = 200):
         self.n_knots = n_knots
         self.degree = degree
@@ -71,32 +151,10 @@ class AdditiveClassifier(BaseEstimator, ClassifierMixin):
         self.platt_ = (1.0, 0.0)
         return self
 
-    def calibrate(self, X, y) -> "AdditiveClassifier":
-        """Platt scaling on held-out data, class-balanced so calibrated p=0.5 sits between the classes."""
-        z = self.raw_log_odds(X)[:, None]
-        y = np.asarray(y, dtype=int)
-        platt = LogisticRegression(C=1e6, max_iter=1000).fit(z, y, sample_weight=compute_sample_weight("balanced", y))
-        self.platt_ = (float(platt.coef_[0, 0]), float(platt.intercept_[0]))
-        return self
-
     def _basis(self, X):
         steps = self.pipeline_.named_steps
         X = np.asarray(X, dtype=float)
         return steps["spline"].transform(steps["quantile"].transform(steps["impute"].transform(X)))
-
-    def raw_log_odds(self, X):
-        return self.pipeline_.decision_function(np.asarray(X, dtype=float))
-
-    def decision_function(self, X):
-        a, b = self.platt_
-        return a * self.raw_log_odds(X) + b
-
-    def predict_proba(self, X):
-        p = _sigmoid(self.decision_function(X))
-        return np.column_stack([1.0 - p, p])
-
-    def predict(self, X):
-        return (self.predict_proba(X)[:, 1] >= 0.5).astype(int)
 
     def contributions(self, X):
         """(n_docs, n_features): each feature's calibrated share of the log-odds, relative to the
@@ -106,33 +164,57 @@ class AdditiveClassifier(BaseEstimator, ClassifierMixin):
         per_feature = (basis * coef).reshape(len(basis), self.n_features_in_, -1).sum(axis=2)
         return self.platt_[0] * per_feature
 
-    # --- persistence: skops for the sklearn pipeline, JSON for the rest; never pickle ---------------
+    def _state(self) -> dict:
+        return {"basis_mean": self.basis_mean_.tolist()}
 
-    def save(self, directory: Path, name: str) -> list[Path]:
-        import skops.io as sio
+    def _set_state(self, state: dict) -> None:
+        self.basis_mean_ = np.asarray(state["basis_mean"])
 
-        directory.mkdir(parents=True, exist_ok=True)
-        pipeline_path = directory / f"{name}.skops"
-        sio.dump(self.pipeline_, pipeline_path)
-        state_path = directory / f"{name}.json"
-        state_path.write_text(json.dumps({
-            "params": self.get_params(), "platt": list(self.platt_),
-            "basis_mean": self.basis_mean_.tolist(), "n_features_in": self.n_features_in_}, indent=1))
-        return [pipeline_path, state_path]
 
-    @classmethod
-    def load(cls, directory: Path, name: str) -> "AdditiveClassifier":
-        import skops.io as sio
+class BoostedClassifier(_CalibratedClassifier):
+    def __init__(self, max_iter: int = 400, learning_rate: float = 0.05, max_leaf_nodes: int = 15,
+                 min_samples_leaf: int = 40, l2_regularization: float = 1.0, random_state: int = 0):
+        self.max_iter = max_iter
+        self.learning_rate = learning_rate
+        self.max_leaf_nodes = max_leaf_nodes
+        self.min_samples_leaf = min_samples_leaf
+        self.l2_regularization = l2_regularization
+        self.random_state = random_state
 
-        pipeline_path = directory / f"{name}.skops"
-        untrusted = set(sio.get_untrusted_types(file=pipeline_path)) - set(TRUSTED_SKOPS_TYPES)
-        if untrusted:
-            raise ValueError(f"{pipeline_path} holds types synthsieve does not load: {sorted(untrusted)}")
-        state = json.loads((directory / f"{name}.json").read_text())
-        model = cls(**state["params"])
-        model.pipeline_ = sio.load(pipeline_path, trusted=TRUSTED_SKOPS_TYPES)
-        model.platt_ = tuple(state["platt"])
-        model.basis_mean_ = np.asarray(state["basis_mean"])
-        model.n_features_in_ = state["n_features_in"]
-        model.classes_ = np.array([0, 1])
-        return model
+    def fit(self, X, y, sample_weight=None):
+        from sklearn.ensemble import HistGradientBoostingClassifier
+
+        X = np.asarray(X, dtype=float)
+        y = np.asarray(y, dtype=int)
+        weights = compute_sample_weight("balanced", y)
+        if sample_weight is not None:
+            weights = weights * np.asarray(sample_weight, dtype=float)
+        self.pipeline_ = HistGradientBoostingClassifier(
+            max_iter=self.max_iter, learning_rate=self.learning_rate, max_leaf_nodes=self.max_leaf_nodes,
+            min_samples_leaf=self.min_samples_leaf, l2_regularization=self.l2_regularization,
+            early_stopping=False, random_state=self.random_state)
+        self.pipeline_.fit(X, y, sample_weight=weights)
+        self.n_features_in_ = X.shape[1]
+        self.classes_ = np.array([0, 1])
+        self.medians_ = np.nanmedian(X, axis=0)
+        self.platt_ = (1.0, 0.0)
+        return self
+
+    def contributions(self, X):
+        """(n_docs, n_features): log-odds minus the log-odds with that feature set to its median."""
+        X = np.asarray(X, dtype=float)
+        n, d = X.shape
+        base = self.decision_function(X)
+        occluded = np.repeat(X[:, None, :], d, axis=1)
+        occluded[:, np.arange(d), np.arange(d)] = self.medians_
+        return base[:, None] - self.decision_function(occluded.reshape(n * d, d)).reshape(n, d)
+
+    def _state(self) -> dict:
+        return {"medians": [None if np.isnan(v) else float(v) for v in self.medians_]}
+
+    def _set_state(self, state: dict) -> None:
+        self.medians_ = np.array([np.nan if v is None else v for v in state["medians"]], dtype=float)
+
+
+def load_classifier(directory: Path, name: str) -> _CalibratedClassifier:
+    return _CalibratedClassifier.load(directory, name)

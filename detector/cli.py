@@ -39,11 +39,12 @@ def model_options(func):
     return func
 
 
-def load_detector(model_dir, reference_model, token_cap, batch_tokens, suspect, ground):
+def load_detector(model_dir, reference_model, token_cap, batch_tokens, suspect, ground, bulk=False):
     from .detector import Detector
 
     try:
-        detector = Detector.load(model_dir=model_dir, reference_model=reference_model, token_cap=token_cap)
+        detector = Detector.load(model_dir=model_dir, reference_model=reference_model, token_cap=token_cap,
+                                 compile_statistics=bulk)
         detector.thresholds = detector.thresholds.with_overrides(suspect=suspect, ground=ground)
     except (RuntimeError, ValueError, OSError) as exc:
         raise click.ClickException(str(exc)) from None
@@ -147,7 +148,7 @@ def eval_command(data, model_dir, reference_model, token_cap, batch_tokens, susp
 
     from .evaluation import evaluate, plot_roc
 
-    detector = load_detector(model_dir, reference_model, token_cap, batch_tokens, suspect, ground)
+    detector = load_detector(model_dir, reference_model, token_cap, batch_tokens, suspect, ground, bulk=True)
     rows, skipped = _read_labelled(data)
     rows = rows[:limit] if limit else rows
     if not rows:

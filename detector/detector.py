@@ -9,9 +9,11 @@ from pathlib import Path
 import numpy as np
 
 from . import __version__
-from .classifier import AdditiveClassifier
+from .classifier import load_classifier
 from .decision import DocumentScore, Thresholds, decide, judgeable
-from .features import CHEAP_FEATURE_NAMES, FULL_FEATURE_NAMES, lm_vector, prepare
+from .features import (CHEAP_FEATURE_NAMES, FULL_FEATURE_NAMES, MAX_FEATURE_CHARS, PreparedDocument, lm_vector,
+                       prepare)
+from .normalize import normalize_for_scoring
 from .language import LanguageIdentifier
 from .minhash import minhash_signature
 from .perplexity import PerplexityFeatures
@@ -42,7 +44,7 @@ class Detector:
     directory trained with it: scripts/train_default_model.py --reference-model DIR).
     """
 
-    def __init__(self, model_dir: Path, metadata: dict, full: AdditiveClassifier, cheap: AdditiveClassifier,
+    def __init__(self, model_dir: Path, metadata: dict, full, cheap,
                  style: StyleClassifier, lm: PerplexityFeatures, language: LanguageIdentifier,
                  thresholds: Thresholds):
         self.model_dir = model_dir
@@ -57,7 +59,7 @@ class Detector:
 
     @classmethod
     def load(cls, model_dir=None, reference_model=None, token_cap: int | None = None, device=None,
-             thresholds: Thresholds | None = None) -> "Detector":
+             thresholds: Thresholds | None = None, compile_statistics: bool = False) -> "Detector":
         model_dir = Path(model_dir) if model_dir else DEFAULT_MODEL_DIR
         meta_path = model_dir / "model.json"
         if not meta_path.exists():
@@ -67,11 +69,12 @@ class Detector:
         if tuple(metadata["features"]) != FULL_FEATURE_NAMES:
             raise ModelDirectoryError(f"{model_dir} was trained on another feature set; retrain it")
         lm = PerplexityFeatures(reference_model=reference_model,
-                                token_cap=token_cap or metadata["token_cap"], device=device)
+                                token_cap=token_cap or metadata["token_cap"], device=device,
+                                compile_statistics=compile_statistics)
         return cls(
             model_dir=model_dir, metadata=metadata,
-            full=AdditiveClassifier.load(model_dir, "full"),
-            cheap=AdditiveClassifier.load(model_dir, "cheap"),
+            full=load_classifier(model_dir, "full"),
+            cheap=load_classifier(model_dir, "cheap"),
             style=StyleClassifier.load(model_dir / "style.ftz"),
             lm=lm, language=LanguageIdentifier(),
             thresholds=thresholds or Thresholds.from_dict(metadata["thresholds"]),
@@ -104,20 +107,33 @@ class Detector:
     def minhash_signature(self, text: str, num_perm: int = 128, shingle_size: int = 5) -> np.ndarray:
         return minhash_signature(text, num_perm=num_perm, shingle_size=shingle_size)
 
-    def score(self, texts: list[str], cluster_sizes=None, thresholds: Thresholds | None = None) -> list[DocumentScore]:
-        """Full model: cheap features plus the LM pass."""
-        docs = prepare(texts, self.style_model, self.language, cluster_sizes)
+    def score(self, texts: list[str], cluster_sizes=None, thresholds: Thresholds | None = None,
+              cheap: list[DocumentScore] | None = None) -> list[DocumentScore]:
+        """Full model: cheap features plus the LM pass.
+
+        `cheap`: this detector's `score_cheap` results for the same texts (the corpus filter's first
+        stage); their features are reused, so only the LM pass is added.
+        """
+        if cheap is None:
+            docs = prepare(texts, self.style_model, self.language, cluster_sizes)
+        else:
+            if len(cheap) != len(texts) or any(c.stage != "cheap" for c in cheap):
+                raise ValueError("`cheap` must hold one score_cheap result per text")
+            docs = [PreparedDocument(normalize_for_scoring(t[:MAX_FEATURE_CHARS]), c.language, c.language_confidence,
+                                     np.array([c.features[n] for n in CHEAP_FEATURE_NAMES], dtype=float))
+                    for t, c in zip(texts, cheap)]
         lm_results = self.lm.compute([d.normalized.text for d in docs])
         X = np.array([np.concatenate([d.cheap, lm_vector(r.features)]) for d, r in zip(docs, lm_results)])
         return self._scores(docs, [r.n_tokens for r in lm_results], X, self.full_model, FULL_FEATURE_NAMES,
                             "lm", thresholds)
 
     def score_cheap(self, texts: list[str], cluster_sizes=None, thresholds: Thresholds | None = None) -> list[DocumentScore]:
-        """Cheap stage: no LM forward pass (the tokenizer still counts tokens for the length gate)."""
+        """Cheap stage: no LM forward pass (the tokenizer still counts tokens for the length gate).
+        `confident` says whether this stage may decide alone."""
         docs = prepare(texts, self.style_model, self.language, cluster_sizes)
         n_tokens = self.lm.count_tokens([d.normalized.text for d in docs])
-        X = np.array([d.cheap for d in docs])
-        return self._scores(docs, n_tokens, X, self.cheap_model, CHEAP_FEATURE_NAMES, "cheap", thresholds)
+        return self._scores(docs, n_tokens, np.array([d.cheap for d in docs]), self.cheap_model,
+                            CHEAP_FEATURE_NAMES, "cheap", thresholds)
 
     def _scores(self, docs, n_tokens, X, model, names, stage, thresholds) -> list[DocumentScore]:
         thresholds = thresholds or self.thresholds

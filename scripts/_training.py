@@ -17,7 +17,7 @@ from datasketch import MinHashLSH
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from detector.classifier import AdditiveClassifier  # noqa: E402
+from detector.classifier import AdditiveClassifier, BoostedClassifier  # noqa: E402
 from detector.features import MAX_FEATURE_CHARS, cheap_features  # noqa: E402
 from detector.language import LanguageIdentifier  # noqa: E402
 from detector.minhash import document_minhash  # noqa: E402
@@ -173,11 +173,14 @@ def feature_matrix(table: Table, style: np.ndarray, with_lm: bool) -> np.ndarray
     return np.column_stack([cheap, table.lm]) if with_lm else cheap
 
 
+CLASSIFIERS = {"additive": AdditiveClassifier, "boosted": BoostedClassifier}
+
+
 def fit_calibrated(X: np.ndarray, y: np.ndarray, rows: list[dict], idx: np.ndarray, seed: int = 0,
-                   **params) -> AdditiveClassifier:
+                   kind: str = "additive", **params):
     """Fit on ~85% of idx and Platt-calibrate on the group-disjoint rest."""
     calibration = group_folds(rows, idx, 7, seed + 1) == 0
-    model = AdditiveClassifier(**params).fit(X[idx[~calibration]], y[idx[~calibration]])
+    model = CLASSIFIERS[kind](**params).fit(X[idx[~calibration]], y[idx[~calibration]])
     return model.calibrate(X[idx[calibration]], y[idx[calibration]])
 
 

@@ -23,8 +23,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from detector.classifier import AdditiveClassifier  # noqa: E402
-from detector.decision import SUSPECTED, UNCERTAIN, Thresholds, decide  # noqa: E402
+from detector.classifier import load_classifier  # noqa: E402
+from detector.decision import SUSPECTED, UNCERTAIN, Thresholds, decide, judgeable  # noqa: E402
 from detector.perplexity import LM_FEATURE_VERSION  # noqa: E402
 from detector.reference_lm import resolve_reference_model  # noqa: E402
 from detector.style_fasttext import StyleClassifier  # noqa: E402
@@ -76,7 +76,9 @@ def shipped_model_checks(table, idx, model_dir: Path) -> dict:
     """The shipped model on grounded_docs and the abstention rate, from cached features."""
     metadata = json.loads((model_dir / "model.json").read_text())
     thresholds = Thresholds.from_dict(metadata["thresholds"])
-    full = AdditiveClassifier.load(model_dir, "full")
+    full = load_classifier(model_dir, "full")
+    cheap = load_classifier(model_dir, "cheap")
+    low, high = metadata["cheap_stage"]["band"]
     style = StyleClassifier.load(model_dir / "style.ftz")
     style_p = np.full(len(table.rows), np.nan)
     scored = np.concatenate([idx["dev"], idx["grounded_docs"]])
@@ -86,6 +88,14 @@ def shipped_model_checks(table, idx, model_dir: Path) -> dict:
     p = full.predict_proba(X[scored])[:, 1]
     decisions = np.array([decide(pi, table.language[i], int(table.n_tokens[i]), thresholds)
                           for pi, i in zip(p, scored)])
+    # The corpus filter's cascade: the cheap model decides alone outside its band, or where the LM
+    # cannot judge; the rest takes the full model's score.
+    p_cheap = cheap.predict_proba(feature_matrix(table, style_p, with_lm=False)[scored])[:, 1]
+    judge = np.array([judgeable(table.language[i], int(table.n_tokens[i]), thresholds) for i in scored])
+    by_cheap = ~judge | (p_cheap < low) | (p_cheap >= high)
+    p_cascade = np.where(by_cheap, p_cheap, p)
+    cascade_decisions = np.array([decide(pi, table.language[i], int(table.n_tokens[i]), thresholds)
+                                  for pi, i in zip(p_cascade, scored)])
     domain = table.column("domain")[scored]
     split = table.column("split")[scored]
     english = table.language[scored] == "en"
@@ -100,8 +110,17 @@ def shipped_model_checks(table, idx, model_dir: Path) -> dict:
                           "uncertain_share": float((decisions[(domain == d) & grounded] == UNCERTAIN).mean())}
                       for d in sorted(set(domain[grounded]))},
     }
+    out["grounded_docs"]["cascade_suspected_share"] = float((cascade_decisions[grounded] == SUSPECTED).mean())
     dev = split == "dev"
     y = table.y[scored]
+    out["cascade_on_dev"] = {
+        "decided_by_cheap_share": float(by_cheap[dev].mean()),
+        "decided_by_cheap_share_english": float(by_cheap[dev & english].mean()),
+        "auroc_full": safe_auroc(y[dev], p[dev]), "auroc_cascade": safe_auroc(y[dev], p_cascade[dev]),
+        "auroc_full_english": safe_auroc(y[dev & english], p[dev & english]),
+        "auroc_cascade_english": safe_auroc(y[dev & english], p_cascade[dev & english]),
+        "human_flagged_share_cascade": float((cascade_decisions[dev & (y == 0)] == SUSPECTED).mean()),
+    }
     out["dev"] = {
         "n": int(dev.sum()), "auroc": safe_auroc(y[dev], p[dev]),
         "auroc_english": safe_auroc(y[dev & english], p[dev & english]),

@@ -46,7 +46,8 @@ def planned_documents(sizes: dict[str, int], seed: int) -> list[dict]:
 @click.option("--token-cap", default=512, show_default=True)
 @click.option("--reference-model", default=None)
 def main(train, human_pool, dev, grounded, seed, chunk, token_cap, reference_model):
-    extractor = PerplexityFeatures(reference_model=reference_model, token_cap=token_cap).load()
+    extractor = PerplexityFeatures(reference_model=reference_model, token_cap=token_cap,
+                                   compile_statistics=True).load()
     cache = LMFeatureCache(cache_key(extractor))
     plan = planned_documents({"train": train, "human_pool": human_pool, "dev": dev,
                               "grounded_docs": grounded}, seed)

@@ -98,8 +98,9 @@ def main(target_fpr, target_miss, cheap_fpr, cheap_miss, reference_model, token_
                        "target_fpr": target_fpr, "target_miss_rate": target_miss},
         "threshold_sources": {"suspect_from_dev": suspect_dev, "suspect_from_human_pool_holdout": suspect_pool},
         "cheap_stage": {"band": [low, high], "target_fpr": cheap_fpr, "target_miss_rate": cheap_miss},
-        "error_rates": {**rates, "measured_on": "dev.jsonl sample, English, >= 50 tokens",
-                        "threshold": "suspect"},
+        # Measured where decisions use `suspect` (judgeable documents), so flagged = suspected there.
+        "error_rates": {**rates, "threshold": suspect,
+                        "measured_on": "dev.jsonl sample: English documents of >= 50 tokens"},
         "training": {
             "train_rows": int(len(idx["train"])), "human_pool_rows_fit": int(len(fit_pool)),
             "rows_with_lm_features": int(len(train_lm)), "dev_rows_with_lm_features": int(len(dev_lm)),

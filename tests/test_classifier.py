@@ -3,7 +3,7 @@ import pytest
 import skops.io as sio
 from sklearn.ensemble import RandomForestClassifier
 
-from detector.classifier import AdditiveClassifier
+from detector.classifier import AdditiveClassifier, load_classifier
 
 
 @pytest.fixture(scope="module")
@@ -62,7 +62,7 @@ def test_save_load_round_trip_without_pickle(model, data, tmp_path):
     X, _ = data
     files = model.save(tmp_path, "m")
     assert {f.suffix for f in files} == {".skops", ".json"}
-    loaded = AdditiveClassifier.load(tmp_path, "m")
+    loaded = load_classifier(tmp_path, "m")
     np.testing.assert_allclose(loaded.predict_proba(X), model.predict_proba(X))
     np.testing.assert_allclose(loaded.contributions(X), model.contributions(X))
 
@@ -72,4 +72,21 @@ def test_refuses_a_file_with_types_it_does_not_trust(model, tmp_path):
     forest = RandomForestClassifier(n_estimators=2).fit([[0], [1]], [0, 1])
     sio.dump(forest, tmp_path / "m.skops")
     with pytest.raises(ValueError, match="does not load"):
-        AdditiveClassifier.load(tmp_path, "m")
+        load_classifier(tmp_path, "m")
+
+
+def test_boosted_classifier_learns_interactions_explains_and_round_trips(tmp_path):
+    from sklearn.metrics import roc_auc_score
+
+    from detector.classifier import BoostedClassifier, load_classifier
+
+    rng = np.random.default_rng(5)
+    X = rng.normal(size=(1500, 3))
+    y = ((X[:, 0] > 0) ^ (X[:, 1] > 0)).astype(int)  # an interaction no additive model can express
+    model = BoostedClassifier(max_iter=150, min_samples_leaf=10).fit(X[:1000], y[:1000]).calibrate(X[1000:], y[1000:])
+    assert roc_auc_score(y[1000:], model.predict_proba(X[1000:])[:, 1]) > 0.9
+    contributions = model.contributions(X[:50])
+    assert np.abs(contributions[:, :2]).mean() > 5 * np.abs(contributions[:, 2]).mean()
+    model.save(tmp_path, "b")
+    loaded = load_classifier(tmp_path, "b")
+    np.testing.assert_allclose(loaded.predict_proba(X), model.predict_proba(X))

@@ -123,3 +123,15 @@ def test_shipped_model_with_real_reference_lm_separates_dev_text():
     y = [0] * len(human) + [1] * len(machine)
     assert auroc(y, [s.p_machine for s in scores]) > 0.75
     assert all(s.n_tokens > 0 for s in scores)
+
+
+def test_full_score_reuses_cheap_stage_features(tiny_detector):
+    texts = [r["text"] for r in shared_rows("dev", limit=3, language="en")]
+    cheap = tiny_detector.score_cheap(texts, cluster_sizes=[1, 4, 1])
+    reused = tiny_detector.score(texts, cheap=cheap)
+    direct = tiny_detector.score(texts, cluster_sizes=[1, 4, 1])
+    for a, b in zip(reused, direct):
+        assert a.p_machine == pytest.approx(b.p_machine, abs=1e-6)
+        assert a.features["log_cluster_size"] == b.features["log_cluster_size"]
+    with pytest.raises(ValueError):
+        tiny_detector.score(texts, cheap=reused)

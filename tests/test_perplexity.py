@@ -82,3 +82,11 @@ def test_fingerprint_changes_when_weights_change(tiny_reference_model, tmp_path)
     data[-1] ^= 0xFF
     weights.write_bytes(bytes(data))
     assert fingerprint_directory(copy) != fingerprint_directory(tiny_reference_model)
+
+
+def test_compiled_statistics_match_the_eager_ones(tiny_reference_model):
+    eager = PerplexityFeatures(reference_model=tiny_reference_model, token_cap=64).compute(TEXTS[:2])
+    fused = PerplexityFeatures(reference_model=tiny_reference_model, token_cap=64,
+                               compile_statistics=True).compute(TEXTS[:2])
+    for a, b in zip(eager, fused):
+        np.testing.assert_allclose(a.features, b.features, rtol=1e-3, atol=1e-3)

@@ -1,0 +1,26 @@
+"""How a worker gets its detector: a small picklable recipe, loaded once per worker process or actor."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class DetectorLoader:
+    """Calls `detector.Detector.load` with these arguments (None = the shipped model / reference LM)."""
+
+    model_dir: str | None = None
+    reference_model: str | None = None
+    token_cap: int = 512
+    device: str | None = None
+
+    def __call__(self):
+        try:
+            from detector import Detector
+        except ImportError as error:  # the detector package is developed alongside the filter
+            raise RuntimeError(f"the detector is not available: {error}") from error
+        return Detector.load(model_dir=self.model_dir, reference_model=self.reference_model,
+                             token_cap=self.token_cap, device=self.device)
+
+    def for_device(self, device: str | None) -> "DetectorLoader":
+        return DetectorLoader(self.model_dir, self.reference_model, self.token_cap, device)

@@ -1,0 +1,114 @@
+"""The local engine: this process for one worker, else a pool of worker processes.
+
+Workers are spawned (not forked: a forked copy of a process holding torch threads can deadlock) and
+each loads the model once, on its first shard. Progress comes back over a queue.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import queue
+import signal
+import sys
+import threading
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from typing import Iterable, Iterator
+
+from ..jobs import WorkerContext
+
+_context: WorkerContext | None = None
+
+
+def _set_threads(threads: int) -> None:
+    os.environ.setdefault("OMP_NUM_THREADS", str(threads))
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    try:
+        import torch
+
+        torch.set_num_threads(threads)
+    except ImportError:  # pragma: no cover - torch is a dependency
+        pass
+
+
+def _die_with_parent(parent_pid: int) -> None:
+    """A worker orphaned by a kill -9 of the run must not go on writing into OUT beside the resumed run."""
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+
+            ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+        except (OSError, AttributeError):  # pragma: no cover - no prctl
+            pass
+    if os.getppid() != parent_pid:  # the parent died before prctl took effect
+        os._exit(1)
+
+
+def _init_worker(detector_loader, progress_queue, threads: int, parent_pid: int) -> None:
+    global _context
+    _die_with_parent(parent_pid)
+    _set_threads(threads)
+
+    def report(docs, partitions):
+        if docs:
+            progress_queue.put((docs, partitions))
+
+    _context = WorkerContext(detector_loader=detector_loader, report=report)
+
+
+def _run_job(job):
+    return job.run(_context)
+
+
+class LocalEngine:
+    def __init__(self, workers: int = 1, detector_loader=None, detector=None):
+        if workers < 1:
+            raise ValueError("--workers must be at least 1")
+        self.workers = workers
+        self.detector_loader = detector_loader
+        self.detector = detector  # reused in-process when there is one worker
+
+    def run(self, jobs: Iterable, progress) -> Iterator[dict]:
+        jobs = list(jobs)
+        if not jobs:
+            return
+        if self.workers == 1:
+            context = WorkerContext(self.detector_loader, self.detector, report=progress.update)
+            for job in jobs:
+                yield job.run(context)
+            self.detector = context._detector
+            return
+        yield from self._run_pool(jobs, progress)
+
+    def _run_pool(self, jobs: list, progress) -> Iterator[dict]:
+        spawn = multiprocessing.get_context("spawn")
+        progress_queue = spawn.Queue()
+        stop = threading.Event()
+
+        def drain():
+            while not stop.is_set() or not progress_queue.empty():
+                try:
+                    docs, partitions = progress_queue.get(timeout=0.2)
+                except queue.Empty:
+                    continue
+                progress.update(docs, partitions)
+
+        drainer = threading.Thread(target=drain, daemon=True)
+        drainer.start()
+        threads = max(1, (os.cpu_count() or 1) // self.workers)
+        executor = ProcessPoolExecutor(max_workers=self.workers, mp_context=spawn, initializer=_init_worker,
+                                       initargs=(self.detector_loader, progress_queue, threads, os.getpid()))
+        try:
+            remaining = list(reversed(jobs))
+            running = set()
+            # Keep only a few jobs queued per worker, so that a stop does not leave a long queue behind.
+            while remaining or running:
+                while remaining and len(running) < self.workers * 2:
+                    running.add(executor.submit(_run_job, remaining.pop()))
+                finished, running = wait(running, return_when=FIRST_COMPLETED)
+                for future in finished:
+                    yield future.result()
+        finally:
+            executor.shutdown(wait=True, cancel_futures=True)
+            stop.set()
+            drainer.join(timeout=5)

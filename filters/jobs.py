@@ -1,0 +1,170 @@
+"""Units of work that any engine runs: signing one source (pass 1) and filtering one shard (pass 2).
+
+A job carries everything it needs and touches only its own files, so it can run in this process, a
+worker process or a Ray actor, and running it again after a crash gives the same result.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+from .document import PARTITIONS, QUARANTINE_PARTITION, Document
+from .minhash import ClusterAnnotator, ClusterTable, MinHashSigner, SignatureStore
+from .normaliser import Normaliser
+from .readers import InputSource, make_reader
+from .router import Router
+from .scoring import CheapScorer, LMScorer
+from .settings import FilterSettings
+from .state import RunState
+from .step import run_pipeline
+from .writers import PartitionWriter, QuarantineWriter
+
+_PROGRESS_EVERY = 64
+
+
+class WorkerContext:
+    """What a worker keeps between jobs: its detector, loaded on first use, and a progress sink."""
+
+    def __init__(self, detector_loader=None, detector=None, report=None):
+        self._loader = detector_loader
+        self._detector = detector
+        self.report = report or (lambda docs, partitions: None)
+
+    @property
+    def detector(self):
+        if self._detector is None:
+            self._detector = self._loader()
+        return self._detector
+
+
+class ShardCounts:
+    """Counts of one shard, summed into the manifest."""
+
+    def __init__(self):
+        self.partitions: Counter = Counter()
+        self.stages: Counter = Counter()
+        self.quarantine_reasons: Counter = Counter()
+        self.reasons: Counter = Counter()
+        self.documents = 0
+        self.tokens = 0
+
+    def add(self, doc: Document) -> None:
+        self.documents += 1
+        self.partitions[doc.partition] += 1
+        if doc.partition == QUARANTINE_PARTITION:
+            self.quarantine_reasons[doc.quarantine] += 1
+            return
+        self.stages[doc.decided_by] += 1
+        self.tokens += int(doc.score.n_tokens)
+        if doc.score.reasons:
+            self.reasons[str(doc.score.reasons[0].get("feature"))] += 1
+
+    def to_dict(self) -> dict:
+        return {"partitions": {p: self.partitions.get(p, 0) for p in PARTITIONS},
+                "stages": dict(sorted(self.stages.items())),
+                "quarantine_reasons": dict(sorted(self.quarantine_reasons.items())),
+                "top_reasons": dict(sorted(self.reasons.items())),
+                "documents": self.documents, "tokens": self.tokens}
+
+
+@dataclass(frozen=True)
+class SignatureJob:
+    source: InputSource
+    out_dir: str
+    settings: FilterSettings
+
+    def run(self, context: WorkerContext) -> dict:
+        state = RunState(self.out_dir)
+        reader = make_reader(self.source, self.settings.reader_options)
+        steps = [reader, Normaliser(self.settings.score_chars), MinHashSigner(self.settings.minhash)]
+
+        def counted(docs):
+            pending = 0
+            for doc in docs:
+                pending += 1
+                if pending >= _PROGRESS_EVERY:
+                    context.report(pending, {})
+                    pending = 0
+                yield doc
+            context.report(pending, {})
+
+        store = SignatureStore(state.minhash_dir, self.settings.minhash)
+        return {"kind": "signature", **store.write(self.source.index, counted(run_pipeline(steps)))}
+
+
+@dataclass(frozen=True)
+class ShardJob:
+    """Records [start, stop) of one source, filtered and written as shard `key`."""
+
+    key: str
+    source: InputSource
+    start: int
+    stop: int
+    signed: int
+    out_dir: str
+    settings: FilterSettings
+    thresholds: dict
+
+    def steps(self, detector, thresholds):
+        settings = self.settings
+        out = Path(self.out_dir)
+        table = ClusterTable(SignatureStore(RunState(out).minhash_dir, settings.minhash), self.source.index,
+                             self.signed)
+        steps = [make_reader(self.source, settings.reader_options, self.start, self.stop),
+                 Normaliser(settings.score_chars), ClusterAnnotator(table)]
+        if not settings.full:
+            # The cheap stage costs little per document but something per call: larger batches.
+            steps.append(CheapScorer(detector, thresholds, max(settings.batch_size, 64)))
+        steps += [LMScorer(detector, thresholds, settings.batch_size), Router(thresholds),
+                  PartitionWriter(out, self.key, settings.fmt), QuarantineWriter(out, self.key, settings.fmt)]
+        return steps
+
+    def run(self, context: WorkerContext) -> dict:
+        from detector.decision import Thresholds
+
+        state = RunState(self.out_dir)
+        state.clear_shard(self.key)
+        started = time.time()
+        steps = self.steps(context.detector, Thresholds.from_dict(self.thresholds))
+        writers = [s for s in steps if isinstance(s, PartitionWriter)]
+        counts = ShardCounts()
+        pending_docs, pending_partitions = 0, Counter()
+        try:
+            for doc in run_pipeline(steps):
+                counts.add(doc)
+                pending_docs += 1
+                pending_partitions[doc.partition] += 1
+                if pending_docs >= _PROGRESS_EVERY:
+                    context.report(pending_docs, dict(pending_partitions))
+                    pending_docs, pending_partitions = 0, Counter()
+            files = [item for writer in writers for item in writer.commit()]
+        except BaseException:
+            for writer in writers:
+                writer.abort()
+            raise
+        context.report(pending_docs, dict(pending_partitions))
+        record = {"kind": "shard", "key": self.key, "source": self.source.index, "file": self.source.path,
+                  "start": self.start, "stop": self.stop, "files": files, "counts": counts.to_dict(),
+                  "stats": {step.name: dict(step.stats) for step in steps},
+                  "seconds": round(time.time() - started, 3)}
+        state.mark_shard_done(self.key, record)
+        return record
+
+
+def shard_key(source_index: int, chunk: int) -> str:
+    return f"{source_index:05d}-{chunk:05d}"
+
+
+def plan_shards(sources: list[InputSource], signature_records: dict[int, dict], out_dir: str,
+                settings: FilterSettings, thresholds: dict) -> list[ShardJob]:
+    jobs = []
+    for source in sources:
+        record = signature_records[source.index]
+        for chunk, start in enumerate(range(0, record["records"], settings.shard_size)):
+            stop = min(start + settings.shard_size, record["records"])
+            jobs.append(ShardJob(shard_key(source.index, chunk), source.slice_files(start, stop), start, stop,
+                                 record["signed"], out_dir, settings, thresholds))
+    return jobs

@@ -1,0 +1,123 @@
+"""OUT/manifest.json: what was run, on what, with which model, and what came out.
+
+It is rebuilt from the run's durable state (run.json and the shard completion records), so it is
+correct after any crash and resume; while a run is going on its status is "running".
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import os
+from collections import Counter
+from pathlib import Path
+
+from .atomic import read_json, write_json
+from .document import PARTITIONS
+from .state import MANIFEST, RunState
+
+_HASH_CHUNK = 1 << 20
+
+
+def synthsieve_version() -> str:
+    try:
+        from detector import __version__
+
+        return __version__
+    except ImportError:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            return version("synthsieve")
+        except PackageNotFoundError:
+            return "unknown"
+
+
+def now() -> str:
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def sha256_file(path: str) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(_HASH_CHUNK), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def describe_inputs(sources) -> list[dict]:
+    """Path, size and SHA-256 of every input file, in run order (a directory lists its .txt files)."""
+    described = []
+    for source in sources:
+        for path in source.files:
+            described.append({"path": path, "size": os.path.getsize(path), "sha256": sha256_file(path),
+                              "source": source.index, "format": source.kind})
+    return described
+
+
+def model_identity(provenance: dict) -> dict:
+    """The parts of the detector's provenance that change scores; the run's fingerprint uses them."""
+    keys = ("model_id", "model_hash", "artifact_hashes", "reference_model_id", "reference_model_hash", "token_cap")
+    return {k: provenance.get(k) for k in keys}
+
+
+def fingerprint(inputs: list[dict], settings: dict, model: dict, thresholds: dict) -> str:
+    canonical = json.dumps({"inputs": [{k: i[k] for k in ("path", "size", "sha256")} for i in inputs],
+                            "settings": settings, "model": model, "thresholds": thresholds},
+                           sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def total_counts(records: list[dict]) -> dict:
+    partitions, stages, reasons, top = Counter(), Counter(), Counter(), Counter()
+    documents = tokens = 0
+    for record in records:
+        counts = record["counts"]
+        partitions.update(counts["partitions"])
+        stages.update(counts["stages"])
+        reasons.update(counts["quarantine_reasons"])
+        top.update(counts.get("top_reasons", {}))
+        documents += counts["documents"]
+        tokens += counts["tokens"]
+    return {"partitions": {p: partitions.get(p, 0) for p in PARTITIONS},
+            "stages": {"cheap": stages.get("cheap", 0), "lm": stages.get("lm", 0)},
+            "quarantine_reasons": dict(sorted(reasons.items())),
+            "top_reasons": dict(top.most_common()),
+            "documents": documents, "tokens": tokens}
+
+
+class Manifest:
+    @staticmethod
+    def build(identity: dict, records: list[dict], status: str, finished_at: str | None = None,
+              extra: dict | None = None) -> dict:
+        records = sorted(records, key=lambda r: r["key"])
+        manifest = {
+            "synthsieve_version": identity.get("synthsieve_version"),
+            "model": identity.get("provenance", identity.get("model")),
+            "thresholds": identity["thresholds"],
+            "settings": identity["settings"],
+            "inputs": [{k: i[k] for k in ("path", "size", "sha256", "format")} for i in identity["inputs"]],
+            "counts": total_counts(records),
+            "shards": [{"key": r["key"], "file": r.get("file"), "start": r.get("start"), "stop": r.get("stop"),
+                        "files": r["files"], "counts": r["counts"]} for r in records],
+            "started_at": identity.get("started_at"),
+            "finished_at": finished_at,
+            "status": status,
+            "fingerprint": identity["fingerprint"],
+        }
+        manifest.update(extra or {})
+        return manifest
+
+    @staticmethod
+    def write(out_dir, manifest: dict) -> None:
+        write_json(Path(out_dir) / MANIFEST, manifest)
+
+    @staticmethod
+    def load(out_dir) -> dict | None:
+        return read_json(Path(out_dir) / MANIFEST)
+
+    @staticmethod
+    def from_state(out_dir, status: str, finished_at: str | None = None, extra: dict | None = None) -> dict:
+        state = RunState(out_dir)
+        return Manifest.build(state.identity(), state.shard_records(), status, finished_at, extra)

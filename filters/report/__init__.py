@@ -1,0 +1,13 @@
+"""Corpus contamination report over the output directory of `synthsieve filter`.
+
+    from filters.report import build_report, write_report
+    write_report(build_report(["out/"]), "out/report")
+
+The command is `filters.report.command.report_command` (`synthsieve report`).
+"""
+
+from .build import Report, build_report
+from .load import ReportInputError, load_run
+from .write import report_json, write_report
+
+__all__ = ["Report", "ReportInputError", "build_report", "load_run", "report_json", "write_report"]
