@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import sys
+from contextlib import contextmanager
 
 import click
 
@@ -37,6 +38,27 @@ def _probability(ctx, param, value):
 def _fail(message: str, code: int = 1):
     click.echo(f"synthsieve: error: {message}", err=True)
     sys.exit(code)
+
+
+@contextmanager
+def _run_errors(out):
+    """A run that stops (OUT holds another run, a full or unwritable disk) is one line on stderr and exit 1."""
+    from .state import RunMismatchError
+
+    try:
+        yield
+    except (OutputError, RunMismatchError) as error:
+        _fail(str(error))
+    except OSError as error:
+        if is_output_error(error):
+            _fail(str(describe_output_error(error, out)))
+        raise
+
+
+def _print_manifest(manifest: dict, out, as_json: bool) -> None:
+    from .summary import format_summary
+
+    click.echo(json.dumps(manifest, indent=2) if as_json else format_summary(manifest, out))
 
 
 def _progress(enabled: bool | None):
@@ -136,8 +158,6 @@ def filter_command(inputs, out, text_field, id_field, workers, engine, address, 
     from .readers import InputError
     from .run import run_filter
     from .settings import FilterSettings
-    from .state import RunMismatchError
-    from .summary import format_summary
 
     if suspect is not None and ground is not None and ground > suspect:
         raise click.BadParameter("--ground must not exceed --suspect", param_hint="--ground")
@@ -151,23 +171,15 @@ def filter_command(inputs, out, text_field, id_field, workers, engine, address, 
     loader = DetectorLoader(model_dir=model_dir, reference_model=reference_model, token_cap=token_cap,
                             device=device)
     try:
-        manifest = run_filter(list(inputs), out, settings, detector_loader=loader, engine=engine,
-                              workers=workers, address=address, restart=restart, suspect=suspect,
-                              ground=ground, progress=_progress(show_progress))
+        with _run_errors(out):
+            manifest = run_filter(list(inputs), out, settings, detector_loader=loader, engine=engine,
+                                  workers=workers, address=address, restart=restart, suspect=suspect,
+                                  ground=ground, progress=_progress(show_progress))
     except InputError as error:
         raise click.UsageError(str(error))
-    except (OutputError, RunMismatchError) as error:
-        _fail(str(error))
-    except OSError as error:
-        if is_output_error(error):
-            _fail(str(describe_output_error(error, out)))
-        raise
     except KeyboardInterrupt:
         _fail(f"interrupted; run the same command again to resume ({out} is consistent)", 130)
-    if as_json:
-        click.echo(json.dumps(manifest, indent=2))
-    else:
-        click.echo(format_summary(manifest, out))
+    _print_manifest(manifest, out, as_json)
 
 
 RETHRESHOLD_HELP = """Re-route a finished run under new thresholds, without rescoring.
@@ -196,21 +208,13 @@ Examples:
 @click.option("--json", "as_json", is_flag=True, help="Print the new manifest as JSON on stdout.")
 def rethreshold_command(run_dir, suspect, ground, out, restart, show_progress, as_json):
     from .rethreshold import RethresholdError, rethreshold
-    from .state import RunMismatchError
-    from .summary import format_summary
 
     try:
-        manifest = rethreshold(run_dir, out, suspect=suspect, ground=ground, restart=restart,
-                               progress=_progress(show_progress))
+        with _run_errors(out):
+            manifest = rethreshold(run_dir, out, suspect=suspect, ground=ground, restart=restart,
+                                   progress=_progress(show_progress))
     except ValueError as error:  # thresholds out of order
         raise click.UsageError(str(error))
-    except (RethresholdError, OutputError, RunMismatchError) as error:
+    except RethresholdError as error:
         _fail(str(error))
-    except OSError as error:
-        if is_output_error(error):
-            _fail(str(describe_output_error(error, out)))
-        raise
-    if as_json:
-        click.echo(json.dumps(manifest, indent=2))
-    else:
-        click.echo(format_summary(manifest, out))
+    _print_manifest(manifest, out, as_json)

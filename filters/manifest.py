@@ -121,3 +121,22 @@ class Manifest:
     def from_state(out_dir, status: str, finished_at: str | None = None, extra: dict | None = None) -> dict:
         state = RunState(out_dir)
         return Manifest.build(state.identity(), state.shard_records(), status, finished_at, extra)
+
+
+def open_run(state: RunState, identity: dict, restart: bool, **started) -> tuple[dict, dict | None]:
+    """Starts the run `identity` describes in OUT, or picks up the one there with its fingerprint.
+
+    Returns the run's identity (the stored one when resuming) and, when that run has already finished,
+    its manifest. A new run's identity is saved with `started` (provenance, version) and started_at;
+    the temporary files of an interrupted attempt are removed.
+    """
+    if state.check_identity(identity, restart) == "resume":
+        identity = state.identity()
+        previous = Manifest.load(state.out)
+        if previous and previous.get("status") == "complete":
+            return identity, previous
+    else:
+        identity.update(started, started_at=now())
+        state.save_identity(identity)
+    state.remove_temporaries()
+    return identity, None

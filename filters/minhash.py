@@ -16,7 +16,6 @@ under OUT/.synthsieve/minhash/: num_perm x 4 bytes per document (512 bytes at th
 from __future__ import annotations
 
 import os
-import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Iterable, Iterator
@@ -27,8 +26,10 @@ from .atomic import fsync_dir, publish, read_json, temporary_name, write_json
 from .document import Document
 from .step import PipelineStep
 
-_WORD = re.compile(r"\w+")
 _SCHEME = "affine32"  # datasketch >= 2.0 hash scheme; pinned so signatures do not change with defaults
+# What a shingle is made of (detector.minhash.shingles over normalize_for_scoring); part of the run's
+# settings, so a run resumed under another tokenisation is refused instead of mixing signatures.
+_SHINGLES = "hygiene-normalised lower-cased words, CJK characters as words"
 _MIX = np.uint64(0x9E3779B97F4A7C15)
 _PAIR_CHUNK = 1 << 13
 _KEY_CHUNK = 1 << 18
@@ -36,7 +37,8 @@ _KEY_CHUNK = 1 << 18
 
 @dataclass(frozen=True)
 class MinHashSettings:
-    """shingle_size: words per shingle. Smaller catches looser paraphrase but also shared boilerplate.
+    """shingle_size: words per shingle (a CJK character counts as a word). Smaller catches looser
+        paraphrase but also shared boilerplate.
     num_perm: signature length; more = a sharper similarity estimate, linear cost in time and disk.
     bands: LSH bands; with r = num_perm / bands rows each, the similarity at which pairs are found
         half the time is about (1/bands)^(1/r): 16 x 8 -> 0.71, 32 x 4 -> 0.42, 8 x 16 -> 0.88.
@@ -65,17 +67,7 @@ class MinHashSettings:
 
     def to_dict(self) -> dict:
         return {**asdict(self), "rows": self.rows, "jaccard_threshold": round(self.threshold, 4),
-                "hash_scheme": _SCHEME}
-
-
-def shingles(text: str, size: int) -> set[bytes]:
-    """Lower-cased word n-grams of the hygiene-normalised text, so homoglyph tricks do not split a family."""
-    from detector.normalize import normalize_for_scoring
-
-    words = _WORD.findall(normalize_for_scoring(text).text.lower())
-    if len(words) <= size:
-        return {" ".join(words).encode()}
-    return {" ".join(words[i:i + size]).encode() for i in range(len(words) - size + 1)}
+                "hash_scheme": _SCHEME, "shingles": _SHINGLES}
 
 
 class MinHashSigner(PipelineStep):
@@ -93,9 +85,15 @@ class MinHashSigner(PipelineStep):
     def signature(self, text: str) -> np.ndarray:
         from datasketch import MinHash
 
+        from detector.minhash import shingles
+        from detector.normalize import normalize_for_scoring
+
         minhash = MinHash(num_perm=self.settings.num_perm, seed=self.settings.seed,
                           permutations=self._template.permutations, scheme=_SCHEME)
-        minhash.update_batch(shingles(text[: self.settings.max_chars], self.settings.shingle_size))
+        # The detector's shingles of the hygiene-normalised text, so invisible characters and homoglyph
+        # tricks do not split a family.
+        clean = normalize_for_scoring(text[: self.settings.max_chars]).text
+        minhash.update_batch(shingles(clean, self.settings.shingle_size))
         return np.asarray(minhash.hashvalues, dtype=np.uint32)
 
     def run(self, docs: Iterable[Document]) -> Iterator[Document]:

@@ -16,7 +16,7 @@ from detector.decision import Thresholds, decide
 
 from .atomic import fsync_dir, temporary_name
 from .document import PARTITIONS, QUARANTINE_PARTITION, SCORED_PARTITIONS
-from .manifest import Manifest, now
+from .manifest import Manifest, now, open_run
 from .output import iter_rows
 from .progress import Progress
 from .state import RunState
@@ -63,17 +63,10 @@ def rethreshold(source_out, out, suspect: float | None = None, ground: float | N
     state.prepare()
     state.lock()
     try:
-        mode = state.check_identity(identity, restart)
-        if mode == "resume":
-            identity = state.identity()
-            previous = Manifest.load(out)
-            if previous and previous.get("status") == "complete":
-                return previous
-        else:
-            identity.update(provenance=manifest["model"], synthsieve_version=manifest.get("synthsieve_version"),
-                            started_at=now())
-            state.save_identity(identity)
-        state.remove_temporaries()
+        identity, finished = open_run(state, identity, restart, provenance=manifest["model"],
+                                      synthsieve_version=manifest.get("synthsieve_version"))
+        if finished is not None:
+            return finished
         fmt = manifest["settings"].get("format", "jsonl")
         progress.stage("rethreshold", total=manifest["counts"]["documents"])
         for shard in manifest["shards"]:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from .atomic import read_json, write_json
 from .jobs import SignatureJob, plan_shards
-from .manifest import (Manifest, describe_inputs, fingerprint, model_identity, now, synthsieve_version)
+from .manifest import Manifest, describe_inputs, fingerprint, model_identity, now, open_run, synthsieve_version
 from .minhash import MinHashClusterer, SignatureStore
 from .progress import Progress
 from .readers import expand_inputs
@@ -60,16 +60,10 @@ def run_filter(inputs: list[str], out: str | Path, settings: FilterSettings = Fi
         }
         identity["fingerprint"] = fingerprint(inputs_meta, identity["settings"], identity["model"],
                                               identity["thresholds"])
-        mode = state.check_identity(identity, restart)
-        if mode == "resume":
-            identity = state.identity()
-            previous = Manifest.load(out)
-            if previous and previous.get("status") == "complete":
-                return previous
-        else:
-            identity.update(provenance=provenance, synthsieve_version=synthsieve_version(), started_at=now())
-            state.save_identity(identity)
-        state.remove_temporaries()
+        _, finished = open_run(state, identity, restart, provenance=provenance,
+                               synthsieve_version=synthsieve_version())
+        if finished is not None:
+            return finished
         extra = {"engine": {"name": engine, "workers": workers}}
         Manifest.write(out, Manifest.from_state(out, "running", extra=extra))
 

@@ -52,6 +52,50 @@ def test_light_edits_cluster_and_heavy_edits_do_not(tmp_path):
     assert summary["clusters"] == 1 and summary["documents_in_clusters"] == 4 and summary["documents"] == 7
 
 
+def chinese(seed, n=300):
+    """n CJK characters with clause punctuation and no spaces, as Chinese is written."""
+    rng = random.Random(seed)
+    out = []
+    for _ in range(n):
+        out.append(chr(0x4E00 + rng.randrange(400)))
+        if rng.random() < 0.07:
+            out.append("，" if rng.random() < 0.7 else "。")
+    return "".join(out)
+
+
+def test_unspaced_cjk_text_is_shingled_by_character(tmp_path):
+    """Three characters changed in 300: one family. As whole clauses for words, the copy fell apart."""
+    base = chinese(1)
+    copy = list(base)
+    rng = random.Random(2)
+    for i in rng.sample([i for i, c in enumerate(copy) if c not in "，。"], 3):
+        copy[i] = chr(0x4E00 + 500 + rng.randrange(100))
+    summary, (table,) = cluster_texts(tmp_path, [[base, "".join(copy), chinese(3)]])
+    assert table.lookup(1) == ("00000-0000000000", 2) and table.lookup(2) == ("00000-0000000002", 1)
+    assert summary["clusters"] == 1
+
+
+def test_invisible_characters_and_homoglyphs_do_not_split_a_family(tmp_path):
+    base = " ".join(words(20))
+    disguised = base.replace("a", "\u0430").replace("e", "e\u200b")  # Cyrillic a, zero-width spaces
+    assert disguised != base
+    _, (table,) = cluster_texts(tmp_path, [[base, disguised]])
+    assert table.lookup(1) == ("00000-0000000000", 2)
+
+
+def test_signatures_are_the_detectors_shingles_of_the_normalised_text():
+    from datasketch import MinHash
+
+    from detector.minhash import shingles
+    from detector.normalize import normalize_for_scoring
+
+    settings = MinHashSettings(num_perm=32, bands=8)
+    text = "Ｔhe  \u200bQuick brown fox — jumps over the lazy dog, 今天天气很好"
+    expected = MinHash(num_perm=32, seed=settings.seed, scheme="affine32")
+    expected.update_batch(shingles(normalize_for_scoring(text).text, settings.shingle_size))
+    np.testing.assert_array_equal(MinHashSigner(settings).signature(text), expected.hashvalues.astype(np.uint32))
+
+
 def test_bands_set_the_similarity_that_groups(tmp_path):
     base = words(10, 400)
     texts = [" ".join(base), " ".join(edited(base, 0.25, 11))]  # about 0.6 Jaccard on single words

@@ -279,3 +279,39 @@ def test_cli_help_reads_like_a_manual():
                    "--max-bytes", "--engine [local|ray]"):
         assert needle in text
     assert "without rescoring" in runner.invoke(rethreshold_command, ["--help"]).output
+
+
+def test_jobs_travel_as_plain_json_data(inputs, tmp_path):
+    """What an engine hands a worker is a job's description in JSON types, and it rebuilds the same job."""
+    from filters.jobs import ShardJob, SignatureJob, job_from_dict, plan_shards
+    from filters.minhash import MinHashSettings
+    from filters.readers import expand_inputs
+
+    settings = FilterSettings(shard_size=7, batch_size=3, fmt="parquet", full=True, text_field="body",
+                              minhash=MinHashSettings(shingle_size=3, num_perm=64, bands=32))
+    sources = expand_inputs(inputs)
+    signed = {s.index: {"records": 20, "signed": 18} for s in sources}
+    thresholds = FakeDetector().thresholds.to_dict()
+    jobs = [SignatureJob(s, str(tmp_path), settings) for s in sources]
+    jobs += plan_shards(sources, signed, str(tmp_path), settings, thresholds)
+    assert any(isinstance(j, ShardJob) and j.source.first_file == 14 for j in jobs)  # a slice of texts/
+    for job in jobs:
+        description = json.loads(json.dumps(job.to_dict()))
+        assert description == job.to_dict() and description["kind"] == job.kind
+        assert job_from_dict(description) == job
+    with pytest.raises(ValueError):
+        job_from_dict({"kind": "pickle"})
+    with pytest.raises(ValueError):
+        ShardJob.from_dict(jobs[0].to_dict())
+
+
+def test_the_filter_never_pickles():
+    import re
+    from pathlib import Path
+
+    import filters
+
+    for path in Path(filters.__file__).parent.rglob("*.py"):
+        source = path.read_text(encoding="utf-8")
+        assert not re.search(r"^\s*(import|from)\s+[\w.]*pickle", source, re.M), path
+        assert "pickle.load" not in source, path

@@ -1,7 +1,8 @@
 """The local engine: this process for one worker, else a pool of worker processes.
 
 Workers are spawned (not forked: a forked copy of a process holding torch threads can deadlock) and
-each loads the model once, on its first shard. Progress comes back over a queue.
+each loads the model once, on its first shard. Jobs go to them as their descriptions
+(`job.to_dict()`, plain data), results come back as dicts, and progress comes back over a queue.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import threading
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from typing import Iterable, Iterator
 
-from ..jobs import WorkerContext
+from ..jobs import WorkerContext, run_job
 
 _context: WorkerContext | None = None
 
@@ -56,8 +57,8 @@ def _init_worker(detector_loader, progress_queue, threads: int, parent_pid: int)
     _context = WorkerContext(detector_loader=detector_loader, report=report)
 
 
-def _run_job(job):
-    return job.run(_context)
+def _run_job(description: dict) -> dict:
+    return run_job(description, _context)
 
 
 class LocalEngine:
@@ -75,7 +76,7 @@ class LocalEngine:
         if self.workers == 1:
             context = WorkerContext(self.detector_loader, self.detector, report=progress.update)
             for job in jobs:
-                yield job.run(context)
+                yield run_job(job.to_dict(), context)  # the same description a worker process gets
             self.detector = context._detector
             return
         yield from self._run_pool(jobs, progress)
@@ -104,7 +105,7 @@ class LocalEngine:
             # Keep only a few jobs queued per worker, so that a stop does not leave a long queue behind.
             while remaining or running:
                 while remaining and len(running) < self.workers * 2:
-                    running.add(executor.submit(_run_job, remaining.pop()))
+                    running.add(executor.submit(_run_job, remaining.pop().to_dict()))
                 finished, running = wait(running, return_when=FIRST_COMPLETED)
                 for future in finished:
                     yield future.result()

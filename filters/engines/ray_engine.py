@@ -4,16 +4,21 @@ Each actor loads the detector once and runs whole jobs (a source's signatures, o
 reader -> ... -> writers), so commits stay per shard and the output is the same, byte for byte, as the
 local engine's. Actors ask for a GPU each when the cluster has GPUs. Against an existing cluster
 (--address), the workers must have synthsieve installed and see the same input and output paths.
+
+Jobs travel through Ray Data as their descriptions (`job.to_dict()` as a JSON string, which Arrow holds
+as text) and results come back as JSON strings: this engine never pickles or unpickles anything. Only
+the detector loader, a small recipe of this package, goes to the actors as Ray sends constructor
+arguments.
 """
 
 from __future__ import annotations
 
+import json
 import os
-import pickle
 import sys
 from typing import Iterable, Iterator
 
-from ..jobs import WorkerContext
+from ..jobs import ShardJob, WorkerContext, run_job
 
 
 class JobActor:
@@ -26,9 +31,7 @@ class JobActor:
         self.context = WorkerContext(detector_loader=detector_loader)
 
     def __call__(self, batch: dict) -> dict:
-        # Jobs travel pickled by this engine itself (never user files); Arrow cannot hold them as objects.
-        results = [pickle.dumps(pickle.loads(blob).run(self.context)) for blob in batch["job"]]
-        return {"result": results}
+        return {"result": [json.dumps(run_job(json.loads(str(job)), self.context)) for job in batch["job"]]}
 
 
 class RayEngine:
@@ -66,13 +69,11 @@ class RayEngine:
 
         context = ray.data.DataContext.get_current()
         context.enable_progress_bars = False
-        from ..jobs import ShardJob
-
         # Only shards load the model; signing is CPU work and never holds a GPU.
         gpus = int(ray.cluster_resources().get("GPU", 0)) if isinstance(jobs[0], ShardJob) else 0
         cpus = max(1, int(ray.cluster_resources().get("CPU", 1)))
         threads = max(1, cpus // self.workers)
-        dataset = ray.data.from_items([{"job": pickle.dumps(job)} for job in jobs],
+        dataset = ray.data.from_items([{"job": json.dumps(job.to_dict())} for job in jobs],
                                       override_num_blocks=len(jobs))
         loader = self.detector_loader.for_device("cuda") if gpus and hasattr(self.detector_loader, "for_device") \
             else self.detector_loader
@@ -81,7 +82,7 @@ class RayEngine:
             batch_size=1, concurrency=min(self.workers, len(jobs), gpus or self.workers),
             num_gpus=1 if gpus else 0, num_cpus=1 if not gpus else 0)
         for row in mapped.iter_rows():
-            result = pickle.loads(row["result"])
+            result = json.loads(row["result"])
             counts = result.get("counts") or {}
             progress.update(counts.get("documents", result.get("records", 0)), counts.get("partitions"))
             yield result

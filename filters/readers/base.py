@@ -36,6 +36,15 @@ class InputSource:
     def name(self) -> str:
         return os.path.basename(self.path.rstrip("/"))
 
+    def to_dict(self) -> dict:
+        return {"index": self.index, "kind": self.kind, "path": self.path, "files": list(self.files),
+                "first_file": self.first_file}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "InputSource":
+        return cls(int(data["index"]), str(data["kind"]), str(data["path"]), tuple(data.get("files", ())),
+                   int(data.get("first_file", 0)))
+
 
 @dataclass(frozen=True)
 class ReaderOptions:
