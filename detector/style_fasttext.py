@@ -41,10 +41,14 @@ def _shape(word: str) -> str:
     return f"<{case}{length}>"
 
 
+# fastText cuts lines at 1024 tokens and treats the rest as unlabelled examples; stay below that.
+MAX_VIEW_TOKENS = 1000
+
+
 def topic_free_view(text: str, max_chars: int = 6000) -> str:
     """One line of function words, punctuation and word shapes; newlines become <nl>."""
     out = []
-    for token in _TOKEN.findall(text[:max_chars]):
+    for token in _TOKEN.findall(text[:max_chars])[:MAX_VIEW_TOKENS]:
         lower = token.lower()
         if token == "\n":
             out.append("<nl>")
@@ -57,13 +61,19 @@ def topic_free_view(text: str, max_chars: int = 6000) -> str:
     return " ".join(out)
 
 
+def _train_to_file(input_path: str, model_path: str, params: dict) -> None:
+    import fasttext
+
+    fasttext.train_supervised(input=input_path, **params).save_model(model_path)
+
+
 class StyleClassifier:
     """fastText supervised model on `topic_free_view`; `fit` / `predict_proba` / `save` / `load`.
 
     The saved file is fastText's own binary format (parsed by its C++ loader, not unpickled).
     """
 
-    def __init__(self, dim: int = 16, epoch: int = 8, word_ngrams: int = 3, lr: float = 0.3,
+    def __init__(self, dim: int = 16, epoch: int = 10, word_ngrams: int = 3, lr: float = 0.1,
                  bucket: int = 200_000, min_count: int = 3, seed: int = 0):
         self.dim, self.epoch, self.word_ngrams, self.lr = dim, epoch, word_ngrams, lr
         self.bucket, self.min_count, self.seed = bucket, min_count, seed
@@ -78,13 +88,35 @@ class StyleClassifier:
                 handle.write(f"{LABEL_MACHINE if label else LABEL_HUMAN} {topic_free_view(text)}\n")
             path = handle.name
         try:
-            # One thread: fastText's training is only reproducible single-threaded.
-            self._model = fasttext.train_supervised(
-                input=path, dim=self.dim, epoch=self.epoch, wordNgrams=self.word_ngrams, lr=self.lr,
-                bucket=self.bucket, minCount=self.min_count, thread=1, seed=self.seed, verbose=0)
+            self._model = self._train(path)
         finally:
             os.unlink(path)
         return self
+
+    def _params(self) -> dict:
+        # One thread: fastText's training is only reproducible single-threaded.
+        return dict(dim=self.dim, epoch=self.epoch, wordNgrams=self.word_ngrams, lr=self.lr, bucket=self.bucket,
+                    minCount=self.min_count, thread=1, seed=self.seed, verbose=0)
+
+    def _train(self, path: str):
+        import fasttext
+
+        try:
+            return fasttext.train_supervised(input=path, **self._params())
+        except RuntimeError as exc:
+            if "NaN" not in str(exc):
+                raise
+        # fastText 0.9.3 sometimes diverges ("Encountered NaN") on input that trains cleanly in a fresh
+        # process; so the retry runs in one.
+        import multiprocessing
+
+        model_path = path + ".bin"
+        with multiprocessing.get_context("spawn").Pool(1) as pool:
+            pool.apply(_train_to_file, (path, model_path, self._params()))
+        try:
+            return fasttext.load_model(model_path)
+        finally:
+            os.unlink(model_path)
 
     def predict_proba(self, texts: list[str]) -> list[float]:
         """P(machine) for each text."""

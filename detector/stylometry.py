@@ -70,6 +70,23 @@ def moving_average_ttr(words: list[str], window: int = 50) -> float:
     return total / (len(words) - window + 1) / window
 
 
+def windowed_hapax_share(words: list[str], window: int = 50) -> float:
+    """Share of words occurring once, averaged over consecutive windows of `window` words.
+
+    The plain share falls as a text grows, so it would measure length; per fixed window it does not.
+    """
+    if not words:
+        return 0.0
+    if len(words) < window:
+        counts = Counter(words)
+        return sum(1 for c in counts.values() if c == 1) / len(words)
+    shares = []
+    for start in range(0, len(words) - window + 1, window):
+        counts = Counter(words[start : start + window])
+        shares.append(sum(1 for c in counts.values() if c == 1) / window)
+    return float(np.mean(shares))
+
+
 def _repeated_ngram_rate(words: list[str], n: int) -> float:
     grams = Counter(zip(*(words[i:] for i in range(n))))
     total = sum(grams.values())
@@ -102,7 +119,7 @@ class StylometryFeatures:
             float(np.mean(sentence_lengths)), float(np.std(sentence_lengths)), _cv(sentence_lengths),
             float(np.mean(word_lengths)), float(np.std(word_lengths)),
             moving_average_ttr(words),
-            sum(1 for c in counts.values() if c == 1) / n_words,
+            windowed_hapax_share(words),
             *(text.count(mark) * per_1k for mark in _PUNCTUATION),
             sum(c for w, c in counts.items() if w in _FUNCTION_SET) / n_words,
             *(counts.get(word, 0) / n_words for word in _PROFILE_WORDS),

@@ -18,6 +18,33 @@ def threshold_for_fpr(p_human, target_fpr: float) -> float:
     return float(min(np.nextafter(scores[allowed], np.inf), 1.0))
 
 
+def fpr_upper_bound(false_positives: int, n: int, confidence: float = 0.95) -> float:
+    """One-sided Clopper-Pearson upper bound of a rate observed as false_positives / n."""
+    from scipy.stats import beta
+
+    if false_positives >= n:
+        return 1.0
+    return float(beta.ppf(confidence, false_positives + 1, n - false_positives))
+
+
+def threshold_for_fpr_bound(p_human, target_fpr: float, confidence: float = 0.95) -> float:
+    """Smallest threshold whose false-positive rate is below target_fpr with the given confidence.
+
+    With a few hundred human documents, a measured 1% is a noisy 1%; requiring the upper bound to meet
+    the target keeps the real rate there on text like the validation set.
+    """
+    scores = np.sort(np.asarray(p_human, dtype=float))[::-1]
+    n = len(scores)
+    if n == 0:
+        raise ValueError("no human scores to set a false-positive threshold on")
+    allowed = 0
+    while allowed < n and fpr_upper_bound(allowed + 1, n, confidence) <= target_fpr:
+        allowed += 1
+    if fpr_upper_bound(allowed, n, confidence) > target_fpr:  # even zero errors cannot show the target
+        return float(min(np.nextafter(scores[0], np.inf), 1.0))
+    return float(min(np.nextafter(scores[allowed], np.inf), 1.0)) if allowed < n else 0.0
+
+
 def threshold_for_miss_rate(p_machine, target_miss: float) -> float:
     """Largest threshold t with share(p_machine < t) <= target_miss (grounded = below t)."""
     scores = np.sort(np.asarray(p_machine, dtype=float))
@@ -27,6 +54,18 @@ def threshold_for_miss_rate(p_machine, target_miss: float) -> float:
     if allowed >= len(scores):
         return 1.0
     return float(scores[allowed])
+
+
+def threshold_for_abstention(p_all, suspect: float, max_uncertain: float) -> float:
+    """Smallest ground threshold g with share(g <= p < suspect) <= max_uncertain."""
+    scores = np.asarray(p_all, dtype=float)
+    if len(scores) == 0:
+        raise ValueError("no scores to set an abstention budget on")
+    below = np.sort(scores[scores < suspect])[::-1]
+    allowed = int(math.floor(max_uncertain * len(scores) + 1e-9))
+    if allowed >= len(below):
+        return 0.0
+    return float(min(np.nextafter(below[allowed], np.inf), suspect))
 
 
 def error_rates(p_human, p_machine, threshold: float) -> dict:

@@ -39,7 +39,7 @@ def _indices(table):
     return idx
 
 
-def _fold(table, fit_idx, test_idx, seed=0, style_subsample=8000):
+def _fold(table, fit_idx, test_idx, kind, seed=0, style_subsample=8000):
     """Refit style + full model on fit_idx (LM rows for the classifier) and score test_idx."""
     rng = np.random.default_rng(seed)
     with_lm = fit_idx[table.has_lm[fit_idx]]
@@ -47,11 +47,11 @@ def _fold(table, fit_idx, test_idx, seed=0, style_subsample=8000):
     style_fit = np.concatenate([with_lm, rng.choice(extra, min(style_subsample, len(extra)), replace=False)])
     style, _ = style_scores(table, np.sort(style_fit), test_idx, k=2, seed=seed)
     X = feature_matrix(table, style, with_lm=True)
-    model = fit_calibrated(X, table.y, table.rows, with_lm, seed=seed)
+    model = fit_calibrated(X, table.y, table.rows, with_lm, seed=seed, kind=kind)
     return model.predict_proba(X[test_idx])[:, 1]
 
 
-def leave_one_out(table, idx, key_of, conditions, test_builder):
+def leave_one_out(table, idx, key_of, conditions, test_builder, kind):
     results = {}
     for name in conditions:
         held = np.array([key_of(table.rows[i]) == name for i in range(len(table.rows))])
@@ -61,7 +61,7 @@ def leave_one_out(table, idx, key_of, conditions, test_builder):
         if len(test_idx) == 0 or table.y[test_idx].min() == table.y[test_idx].max():
             continue
         started = time.time()
-        p = _fold(table, fit_idx, test_idx)
+        p = _fold(table, fit_idx, test_idx, kind)
         results[name] = {"auroc": safe_auroc(table.y[test_idx], p), "n": int(len(test_idx)),
                          "n_machine": int(table.y[test_idx].sum())}
         print(f"  {name}: AUROC {results[name]['auroc']:.3f} (n={len(test_idx)}, {time.time() - started:.0f}s)",
@@ -145,13 +145,14 @@ def main(model_dir, out_path, skip_folds):
     idx = _indices(table)
     dev_human = idx["dev"][table.y[idx["dev"]] == 0]
     report = {"shipped_model": shipped_model_checks(table, idx, model_dir)}
+    kind = json.loads((model_dir / "model.json").read_text())["classifiers"]["full"]
     print(json.dumps(report["shipped_model"], indent=1), flush=True)
     if not skip_folds:
         both = np.concatenate([idx["train"], idx["dev"]])
         domains = sorted({table.rows[i]["domain"] for i in idx["train"]})
         print("leave-one-domain-out", flush=True)
         report["leave_one_domain_out"] = leave_one_out(
-            table, idx, lambda r: r.get("domain"), domains, lambda held: both[held[both]])
+            table, idx, lambda r: r.get("domain"), domains, lambda held: both[held[both]], kind)
         print("leave-one-generator-family-out", flush=True)
 
         def machine_vs_dev_humans(held):
@@ -159,11 +160,11 @@ def main(model_dir, out_path, skip_folds):
 
         report["leave_one_family_out"] = leave_one_out(
             table, idx, lambda r: generator_family(r.get("generator")),
-            ["GPT", "Claude", "Gemini", "Llama", "other open models"], machine_vs_dev_humans)
+            ["GPT", "Claude", "Gemini", "Llama", "other open models"], machine_vs_dev_humans, kind)
         print("leave-one-task-out", flush=True)
         report["leave_one_task_out"] = leave_one_out(
             table, idx, lambda r: r.get("task") if r.get("label") == "machine" else None,
-            ["continuation", "generation", "rewrite", "polish", "expand"], machine_vs_dev_humans)
+            ["continuation", "generation", "rewrite", "polish", "expand"], machine_vs_dev_humans, kind)
     out_path.write_text(json.dumps(report, indent=1))
     print(f"wrote {out_path}")
 

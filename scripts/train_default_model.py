@@ -24,9 +24,14 @@ from detector import __version__  # noqa: E402
 from detector.features import CHEAP_FEATURE_NAMES, FULL_FEATURE_NAMES  # noqa: E402
 from detector.perplexity import LM_FEATURE_VERSION  # noqa: E402
 from detector.reference_lm import resolve_reference_model  # noqa: E402
-from detector.thresholds import error_rates, threshold_for_fpr, threshold_for_miss_rate  # noqa: E402
+from detector.thresholds import (error_rates, threshold_for_abstention, threshold_for_fpr,
+                                 threshold_for_fpr_bound, threshold_for_miss_rate)  # noqa: E402
 from scripts._training import (  # noqa: E402
     build_table, english_judgeable, feature_matrix, fit_calibrated, group_folds, safe_auroc, style_scores)
+
+
+# Above any probability: the cheap stage's band upper end when it must not flag alone.
+CHEAP_NEVER_FLAGS = 1.5
 
 
 def split_indices(table):
@@ -42,12 +47,21 @@ def pool_holdout(table, pool_idx: np.ndarray) -> np.ndarray:
 @click.command()
 @click.option("--target-fpr", default=0.01, show_default=True, help="False-positive rate on human text for `suspected`.")
 @click.option("--target-miss", default=0.05, show_default=True, help="Miss rate on machine text for `grounded`.")
+@click.option("--max-uncertain", default=0.18, show_default=True,
+              help="Abstention budget: share of English dev documents allowed to end uncertain "
+                   "(the too-short ones included).")
+@click.option("--fpr-confidence", default=0.95, show_default=True,
+              help="Confidence with which the false-positive target must hold on the validation humans.")
 @click.option("--cheap-fpr", default=0.002, show_default=True, help="FPR allowed where the cheap stage flags alone.")
 @click.option("--cheap-miss", default=0.01, show_default=True, help="Miss rate allowed where the cheap stage grounds alone.")
+@click.option("--full-kind", type=click.Choice(["boosted", "additive"]), default="boosted", show_default=True,
+              help="Classifier over all features (boosted: the LM statistics interact).")
+@click.option("--cheap-kind", type=click.Choice(["boosted", "additive"]), default="boosted", show_default=True,
+              help="Classifier of the cascade's cheap stage.")
 @click.option("--reference-model", default=None, help="Local HF causal-LM dir (default: shipped SmolLM2).")
 @click.option("--token-cap", default=512, show_default=True)
 @click.option("--out", "out_dir", default="models/default", show_default=True, type=click.Path(path_type=Path))
-def main(target_fpr, target_miss, cheap_fpr, cheap_miss, reference_model, token_cap, out_dir):
+def main(target_fpr, target_miss, max_uncertain, fpr_confidence, cheap_fpr, cheap_miss, full_kind, cheap_kind, reference_model, token_cap, out_dir):
     started = time.time()
     source = resolve_reference_model(reference_model)
     key = f"{LM_FEATURE_VERSION}-{source.sha256[:12]}-cap{token_cap}"
@@ -62,9 +76,9 @@ def main(target_fpr, target_miss, cheap_fpr, cheap_miss, reference_model, token_
     style, style_model = style_scores(table, train_all, scored)
     X_cheap = feature_matrix(table, style, with_lm=False)
     X_full = feature_matrix(table, style, with_lm=True)
-    cheap_model = fit_calibrated(X_cheap, table.y, table.rows, train_all)
+    cheap_model = fit_calibrated(X_cheap, table.y, table.rows, train_all, kind=cheap_kind)
     train_lm = train_all[table.has_lm[train_all]]
-    full_model = fit_calibrated(X_full, table.y, table.rows, train_lm)
+    full_model = fit_calibrated(X_full, table.y, table.rows, train_lm, kind=full_kind)
 
     dev_lm = idx["dev"][table.has_lm[idx["dev"]]]
     dev_en = english_judgeable(table, dev_lm)
@@ -73,14 +87,30 @@ def main(target_fpr, target_miss, cheap_fpr, cheap_miss, reference_model, token_
     p_holdout = full_model.predict_proba(X_full[english_judgeable(table, holdout)])[:, 1]
     suspect_dev = threshold_for_fpr(p_dev[y_dev == 0], target_fpr)
     suspect_pool = threshold_for_fpr(p_holdout, target_fpr)
-    suspect = max(suspect_dev, suspect_pool)
-    ground = min(threshold_for_miss_rate(p_dev[y_dev == 1], target_miss), suspect)
+    p_validation_humans = np.concatenate([p_dev[y_dev == 0], p_holdout])
+    suspect_bound = threshold_for_fpr_bound(p_validation_humans, target_fpr, fpr_confidence)
+    suspect = max(suspect_dev, suspect_pool, suspect_bound)
+    # Grounded below the miss-rate threshold, raised where needed so that `uncertain` stays an honest
+    # abstention (at most max_uncertain of judgeable documents) rather than a hiding place.
+    ground_miss = threshold_for_miss_rate(p_dev[y_dev == 1], target_miss)
+    # Too-short English documents are uncertain by rule; they spend the budget first.
+    dev_english = idx["dev"][table.has_lm[idx["dev"]] & (table.language[idx["dev"]] == "en")]
+    short_share = float((table.n_tokens[dev_english] < 50).mean())
+    band_budget = max(0.0, (max_uncertain - short_share) / (1.0 - short_share))
+    ground = min(max(ground_miss, threshold_for_abstention(p_dev, suspect, band_budget)), suspect)
 
     # Cheap stage: it may decide alone only outside [low, high); both ends are stricter than the
     # full model's thresholds, so what the cheap stage decides, it decides with fewer errors.
     pc_dev = cheap_model.predict_proba(X_cheap[dev_en])[:, 1]
     pc_holdout = cheap_model.predict_proba(X_cheap[english_judgeable(table, holdout)])[:, 1]
-    high = max(threshold_for_fpr(pc_dev[y_dev == 0], cheap_fpr), threshold_for_fpr(pc_holdout, cheap_fpr), suspect)
+    # Flagging removes text, so the cheap stage may flag alone only where its false-positive rate is
+    # shown below cheap_fpr with confidence; with a few hundred validation humans that cannot be shown,
+    # and the cut-off then lies above 1: the cheap stage grounds alone but never flags alone.
+    bound = threshold_for_fpr_bound(np.concatenate([pc_dev[y_dev == 0], pc_holdout]), cheap_fpr, fpr_confidence)
+    cheap_humans = np.concatenate([pc_dev[y_dev == 0], pc_holdout])
+    shown = (cheap_humans >= bound).mean() <= cheap_fpr and bound <= cheap_humans.max()
+    high = max(threshold_for_fpr(pc_dev[y_dev == 0], cheap_fpr), threshold_for_fpr(pc_holdout, cheap_fpr),
+               bound, suspect) if shown else CHEAP_NEVER_FLAGS
     low = min(threshold_for_miss_rate(pc_dev[y_dev == 1], cheap_miss), ground)
 
     rates = error_rates(p_dev[y_dev == 0], p_dev[y_dev == 1], suspect)
@@ -96,8 +126,16 @@ def main(target_fpr, target_miss, cheap_fpr, cheap_miss, reference_model, token_
         "thresholds": {"suspect": suspect, "ground": ground, "overwhelming": max(0.995, suspect),
                        "min_tokens": 50, "supported_languages": ["en"],
                        "target_fpr": target_fpr, "target_miss_rate": target_miss},
-        "threshold_sources": {"suspect_from_dev": suspect_dev, "suspect_from_human_pool_holdout": suspect_pool},
-        "cheap_stage": {"band": [low, high], "target_fpr": cheap_fpr, "target_miss_rate": cheap_miss},
+        "threshold_sources": {"suspect_from_dev": suspect_dev, "suspect_from_human_pool_holdout": suspect_pool,
+                              "suspect_from_fpr_upper_bound": suspect_bound, "fpr_confidence": fpr_confidence,
+                              "validation_humans": int(len(p_validation_humans)),
+                              "dev_english_short_share": short_share, "band_budget": band_budget,
+                              "ground_from_miss_rate": ground_miss, "max_uncertain": max_uncertain,
+                              "dev_miss_rate_at_ground": float((p_dev[y_dev == 1] < ground).mean()),
+                              "dev_uncertain_share": float(((p_dev >= ground) & (p_dev < suspect)).mean())},
+        "classifiers": {"full": full_kind, "cheap": cheap_kind},
+        "cheap_stage": {"band": [low, high], "flags_alone": high <= 1.0, "target_fpr": cheap_fpr,
+                        "target_miss_rate": cheap_miss},
         # Measured where decisions use `suspect` (judgeable documents), so flagged = suspected there.
         "error_rates": {**rates, "threshold": suspect,
                         "measured_on": "dev.jsonl sample: English documents of >= 50 tokens"},

@@ -50,3 +50,25 @@ def test_threshold_for_miss_rate_meets_target():
 def test_error_rates_report_counts():
     rates = error_rates([0.1, 0.95], [0.97, 0.5, 0.99], 0.9)
     assert rates == {"tpr": pytest.approx(2 / 3), "fpr": 0.5, "n_machine": 3, "n_human": 2}
+
+
+def test_threshold_for_abstention_keeps_the_band_within_budget():
+    from detector.thresholds import threshold_for_abstention
+
+    rng = np.random.default_rng(2)
+    p = rng.random(1000)
+    g = threshold_for_abstention(p, suspect=0.9, max_uncertain=0.2)
+    assert ((p >= g) & (p < 0.9)).mean() <= 0.2
+    assert ((p >= g - 0.01) & (p < 0.9)).mean() > 0.2  # and no lower threshold would do
+
+
+def test_fpr_bound_threshold_is_stricter_than_the_point_estimate():
+    from detector.thresholds import fpr_upper_bound, threshold_for_fpr_bound
+
+    rng = np.random.default_rng(4)
+    human = rng.beta(2, 5, size=500)
+    strict = threshold_for_fpr_bound(human, 0.01)
+    assert strict >= threshold_for_fpr(human, 0.01)
+    k = int((human >= strict).sum())
+    assert fpr_upper_bound(k, len(human)) <= 0.01
+    assert fpr_upper_bound(k + 1, len(human)) > 0.01

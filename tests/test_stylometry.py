@@ -55,3 +55,11 @@ def test_cjk_text_counts_characters_as_words():
     vec = F.transform(rows[0]["text"])
     assert vec[STYLOMETRY_FEATURE_NAMES.index("sty_word_len_mean")] < 2.5
     assert vec[STYLOMETRY_FEATURE_NAMES.index("sty_non_ascii_share")] > 0.5
+
+
+def test_hapax_share_does_not_fall_with_length():
+    rows = shared_rows("human_pool", limit=40)
+    words = " ".join(r["text"] for r in rows).lower().split()
+    from detector.stylometry import windowed_hapax_share
+
+    assert abs(windowed_hapax_share(words[:200]) - windowed_hapax_share(words[:4000])) < 0.08
