@@ -14,7 +14,9 @@ import numpy as np
 # Words in scripts without spaces (CJK) count one character each, so sentence and word statistics
 # stay meaningful there.
 _WORD = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af]|[^\W\d_]+(?:['’][^\W\d_]+)?|\d+")
-_SENTENCE = re.compile(r"(?<=[.!?。！？؟])[\"'”’)\]]*\s+|\n+")
+# Sentences end at terminal punctuation, blank lines and list items, not at single newlines: hard-wrapped
+# plain text (mail, RFCs, old web pages, reStructuredText) would otherwise look like short sentences.
+_SENTENCE = re.compile(r"(?<=[.!?。！？؟])[\"'”’)\]]*\s+|\n\s*\n\s*|\n(?=\s*(?:[-*•·]|\d+[.)])\s)")
 _LIST_ITEM = re.compile(r"^\s*(?:[-*•·]|\d+[.)])\s+", re.MULTILINE)
 _HEADING = re.compile(r"^\s*(?:#{1,6}\s|\*\*[^*]+\*\*\s*$)", re.MULTILINE)
 

@@ -28,7 +28,7 @@ from scripts._data import FEATURE_CACHE, LMFeatureCache, load_split  # noqa: E40
 
 SPLITS = ("train", "human_pool", "dev", "grounded_docs")
 TRAINING_SPLITS = ("train", "human_pool")
-CHEAP_CACHE_VERSION = "cheap3"
+CHEAP_CACHE_VERSION = "cheap4"
 
 
 def generator_family(generator: str) -> str:

@@ -63,3 +63,9 @@ def test_hapax_share_does_not_fall_with_length():
     from detector.stylometry import windowed_hapax_share
 
     assert abs(windowed_hapax_share(words[:200]) - windowed_hapax_share(words[:4000])) < 0.08
+
+
+def test_hard_wrapped_lines_are_not_sentence_ends():
+    wrapped = "This sentence is long and it was\nwrapped at a fixed width by an old\nmail client. Short one here."
+    assert feature(wrapped, "sty_sentence_len_mean") == 10.0  # 17 words, then 3
+    assert feature("one\n\ntwo three", "sty_sentence_len_mean") == 1.5
