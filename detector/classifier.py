@@ -57,6 +57,17 @@ def _sigmoid(z):
     return 1.0 / (1.0 + np.exp(-np.clip(z, -50, 50)))
 
 
+def _balanced(X, y, sample_weight=None):
+    """Arrays plus class-balanced weights: machine text outnumbers human two to one, and the prior
+    must not decide."""
+    X = np.asarray(X, dtype=float)
+    y = np.asarray(y, dtype=int)
+    weights = compute_sample_weight("balanced", y)
+    if sample_weight is not None:
+        weights = weights * np.asarray(sample_weight, dtype=float)
+    return X, y, weights
+
+
 class _CalibratedClassifier(BaseEstimator, ClassifierMixin):
     """Shared calibration, prediction and persistence; subclasses build `pipeline_` and reasons."""
 
@@ -131,12 +142,7 @@ class AdditiveClassifier(_CalibratedClassifier):
         self.n_quantiles = n_quantiles
 
     def fit(self, X, y, sample_weight=None):
-        X = np.asarray(X, dtype=float)
-        y = np.asarray(y, dtype=int)
-        # Balanced weights: machine text outnumbers human two to one, and the prior must not decide.
-        weights = compute_sample_weight("balanced", y)
-        if sample_weight is not None:
-            weights = weights * np.asarray(sample_weight, dtype=float)
+        X, y, weights = _balanced(X, y, sample_weight)
         self.pipeline_ = Pipeline([
             ("impute", SimpleImputer(strategy="median", keep_empty_features=True)),
             ("quantile", QuantileTransformer(n_quantiles=min(self.n_quantiles, len(X)),
@@ -184,11 +190,7 @@ class BoostedClassifier(_CalibratedClassifier):
     def fit(self, X, y, sample_weight=None):
         from sklearn.ensemble import HistGradientBoostingClassifier
 
-        X = np.asarray(X, dtype=float)
-        y = np.asarray(y, dtype=int)
-        weights = compute_sample_weight("balanced", y)
-        if sample_weight is not None:
-            weights = weights * np.asarray(sample_weight, dtype=float)
+        X, y, weights = _balanced(X, y, sample_weight)
         self.pipeline_ = HistGradientBoostingClassifier(
             max_iter=self.max_iter, learning_rate=self.learning_rate, max_leaf_nodes=self.max_leaf_nodes,
             min_samples_leaf=self.min_samples_leaf, l2_regularization=self.l2_regularization,

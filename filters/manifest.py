@@ -13,11 +13,11 @@ import os
 from collections import Counter
 from pathlib import Path
 
+from detector.reference_lm import sha256_file
+
 from .atomic import read_json, write_json
 from .document import PARTITIONS
 from .state import MANIFEST, RunState
-
-_HASH_CHUNK = 1 << 20
 
 
 def synthsieve_version() -> str:
@@ -36,14 +36,6 @@ def synthsieve_version() -> str:
 
 def now() -> str:
     return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
-
-
-def sha256_file(path: str) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(_HASH_CHUNK), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def describe_inputs(sources) -> list[dict]:
