@@ -15,7 +15,6 @@ from .features import (CHEAP_FEATURE_NAMES, FULL_FEATURE_NAMES, MAX_FEATURE_CHAR
                        prepare)
 from .normalize import normalize_for_scoring
 from .language import LanguageIdentifier
-from .minhash import minhash_signature
 from .perplexity import PerplexityFeatures
 from .reference_lm import sha256_file
 from .style_fasttext import StyleClassifier
@@ -103,9 +102,6 @@ class Detector:
         return self.metadata["model_id"]
 
     # --- scoring -------------------------------------------------------------------------------------
-
-    def minhash_signature(self, text: str, num_perm: int = 128, shingle_size: int = 5) -> np.ndarray:
-        return minhash_signature(text, num_perm=num_perm, shingle_size=shingle_size)
 
     def score(self, texts: list[str], cluster_sizes=None, thresholds: Thresholds | None = None,
               cheap: list[DocumentScore] | None = None) -> list[DocumentScore]:
