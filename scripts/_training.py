@@ -7,7 +7,6 @@ from a model that did not see it, as at scoring time.
 from __future__ import annotations
 
 import hashlib
-import math
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -186,10 +185,3 @@ def fit_calibrated(X: np.ndarray, y: np.ndarray, rows: list[dict], idx: np.ndarr
 
 def english_judgeable(table: Table, idx: np.ndarray, min_tokens: int = 50) -> np.ndarray:
     return idx[(table.language[idx] == "en") & (table.n_tokens[idx] >= min_tokens)]
-
-
-def safe_auroc(y, p) -> float:
-    from sklearn.metrics import roc_auc_score
-
-    y = np.asarray(y)
-    return float(roc_auc_score(y, p)) if 0 < y.sum() < len(y) else math.nan

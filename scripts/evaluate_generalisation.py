@@ -28,8 +28,9 @@ from detector.decision import SUSPECTED, UNCERTAIN, Thresholds, decide, judgeabl
 from detector.perplexity import LM_FEATURE_VERSION  # noqa: E402
 from detector.reference_lm import resolve_reference_model  # noqa: E402
 from detector.style_fasttext import StyleClassifier  # noqa: E402
+from detector.evaluation import auroc  # noqa: E402
 from scripts._training import (  # noqa: E402
-    build_table, feature_matrix, fit_calibrated, generator_family, safe_auroc, style_scores)
+    build_table, feature_matrix, fit_calibrated, generator_family, style_scores)
 
 
 def _indices(table):
@@ -62,7 +63,7 @@ def leave_one_out(table, idx, key_of, conditions, test_builder, kind):
             continue
         started = time.time()
         p = _fold(table, fit_idx, test_idx, kind)
-        results[name] = {"auroc": safe_auroc(table.y[test_idx], p), "n": int(len(test_idx)),
+        results[name] = {"auroc": auroc(table.y[test_idx], p), "n": int(len(test_idx)),
                          "n_machine": int(table.y[test_idx].sum())}
         print(f"  {name}: AUROC {results[name]['auroc']:.3f} (n={len(test_idx)}, {time.time() - started:.0f}s)",
               flush=True)
@@ -116,14 +117,14 @@ def shipped_model_checks(table, idx, model_dir: Path) -> dict:
     out["cascade_on_dev"] = {
         "decided_by_cheap_share": float(by_cheap[dev].mean()),
         "decided_by_cheap_share_english": float(by_cheap[dev & english].mean()),
-        "auroc_full": safe_auroc(y[dev], p[dev]), "auroc_cascade": safe_auroc(y[dev], p_cascade[dev]),
-        "auroc_full_english": safe_auroc(y[dev & english], p[dev & english]),
-        "auroc_cascade_english": safe_auroc(y[dev & english], p_cascade[dev & english]),
+        "auroc_full": auroc(y[dev], p[dev]), "auroc_cascade": auroc(y[dev], p_cascade[dev]),
+        "auroc_full_english": auroc(y[dev & english], p[dev & english]),
+        "auroc_cascade_english": auroc(y[dev & english], p_cascade[dev & english]),
         "human_flagged_share_cascade": float((cascade_decisions[dev & (y == 0)] == SUSPECTED).mean()),
     }
     out["dev"] = {
-        "n": int(dev.sum()), "auroc": safe_auroc(y[dev], p[dev]),
-        "auroc_english": safe_auroc(y[dev & english], p[dev & english]),
+        "n": int(dev.sum()), "auroc": auroc(y[dev], p[dev]),
+        "auroc_english": auroc(y[dev & english], p[dev & english]),
         "uncertain_share_english": float((decisions[dev & english] == UNCERTAIN).mean()),
         "human_flagged_share": float((decisions[dev & (y == 0)] == SUSPECTED).mean()),
         "machine_detected_share": float((decisions[dev & (y == 1)] == SUSPECTED).mean()),

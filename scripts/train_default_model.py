@@ -26,8 +26,9 @@ from detector.perplexity import LM_FEATURE_VERSION  # noqa: E402
 from detector.reference_lm import resolve_reference_model  # noqa: E402
 from detector.thresholds import (error_rates, threshold_for_abstention, threshold_for_fpr,
                                  threshold_for_fpr_bound, threshold_for_miss_rate)  # noqa: E402
+from detector.evaluation import auroc  # noqa: E402
 from scripts._training import (  # noqa: E402
-    build_table, english_judgeable, feature_matrix, fit_calibrated, group_folds, safe_auroc, style_scores)
+    build_table, english_judgeable, feature_matrix, fit_calibrated, group_folds, style_scores)
 
 
 # Above any probability: the cheap stage's band upper end when it must not flag alone.
@@ -106,8 +107,8 @@ def main(target_fpr, target_miss, max_uncertain, fpr_confidence, cheap_fpr, chea
     # Flagging removes text, so the cheap stage may flag alone only where its false-positive rate is
     # shown below cheap_fpr with confidence; with a few hundred validation humans that cannot be shown,
     # and the cut-off then lies above 1: the cheap stage grounds alone but never flags alone.
-    bound = threshold_for_fpr_bound(np.concatenate([pc_dev[y_dev == 0], pc_holdout]), cheap_fpr, fpr_confidence)
     cheap_humans = np.concatenate([pc_dev[y_dev == 0], pc_holdout])
+    bound = threshold_for_fpr_bound(cheap_humans, cheap_fpr, fpr_confidence)
     shown = (cheap_humans >= bound).mean() <= cheap_fpr and bound <= cheap_humans.max()
     high = max(threshold_for_fpr(pc_dev[y_dev == 0], cheap_fpr), threshold_for_fpr(pc_holdout, cheap_fpr),
                bound, suspect) if shown else CHEAP_NEVER_FLAGS
@@ -145,8 +146,8 @@ def main(target_fpr, target_miss, max_uncertain, fpr_confidence, cheap_fpr, chea
             "human_pool_holdout_rows": int(len(holdout)),
         },
         "dev_metrics": {
-            "english_judgeable_auroc": safe_auroc(y_dev, p_dev),
-            "cheap_english_judgeable_auroc": safe_auroc(y_dev, pc_dev),
+            "english_judgeable_auroc": auroc(y_dev, p_dev),
+            "cheap_english_judgeable_auroc": auroc(y_dev, pc_dev),
             "human_pool_holdout_fpr": float((p_holdout >= suspect).mean()),
         },
         "seconds_to_train": round(time.time() - started, 1),
