@@ -13,6 +13,7 @@ import re
 import tempfile
 from pathlib import Path
 
+from .evaluation import auroc
 from .stylometry import FUNCTION_WORDS
 
 _TOKEN = re.compile(r"\n|[\u3400-\u4dbf\u4e00-\u9fff]|[^\W\d_]+(?:['’][^\W\d_]+)?|\d+|[^\w\s]")
@@ -73,11 +74,13 @@ class StyleClassifier:
     The saved file is fastText's own binary format (parsed by its C++ loader, not unpickled).
     """
 
-    def __init__(self, dim: int = 16, epoch: int = 10, word_ngrams: int = 3, lr: float = 0.1,
-                 bucket: int = 200_000, min_count: int = 3, seed: int = 0):
+    def __init__(self, dim: int = 16, epoch: int = 10, word_ngrams: int = 3, lr: float = 0.05,
+                 bucket: int = 200_000, min_count: int = 3, seed: int = 0, min_fit_auroc: float = 0.6):
         self.dim, self.epoch, self.word_ngrams, self.lr = dim, epoch, word_ngrams, lr
         self.bucket, self.min_count, self.seed = bucket, min_count, seed
+        self.min_fit_auroc = min_fit_auroc
         self._model = None
+        self.fit_auroc_: float | None = None
 
     def fit(self, texts: list[str], labels: list[int]) -> "StyleClassifier":
         import fasttext
@@ -87,22 +90,32 @@ class StyleClassifier:
             for text, label in zip(texts, labels):
                 handle.write(f"{LABEL_MACHINE if label else LABEL_HUMAN} {topic_free_view(text)}\n")
             path = handle.name
+        # fastText can drift into a saturated model that scores everything 0 or 1 (a shipped model once
+        # ranked its own training data at AUROC 0.51); such a fit is retried at half the learning rate.
+        check = list(range(0, len(texts), max(1, len(texts) // 2000)))
+        lr = self.lr
         try:
-            self._model = self._train(path)
+            for _ in range(3):
+                self._model = self._train(path, lr)
+                self.fit_auroc_ = auroc([labels[i] for i in check], self.predict_proba([texts[i] for i in check]))
+                if self.fit_auroc_ is None or self.fit_auroc_ >= self.min_fit_auroc:
+                    return self
+                lr /= 2
         finally:
             os.unlink(path)
-        return self
+        raise RuntimeError(f"style classifier did not learn: AUROC {self.fit_auroc_:.3f} on its own training "
+                           f"data after 3 fits (last learning rate {lr * 2:g})")
 
-    def _params(self) -> dict:
+    def _params(self, lr: float) -> dict:
         # One thread: fastText's training is only reproducible single-threaded.
-        return dict(dim=self.dim, epoch=self.epoch, wordNgrams=self.word_ngrams, lr=self.lr, bucket=self.bucket,
+        return dict(dim=self.dim, epoch=self.epoch, wordNgrams=self.word_ngrams, lr=lr, bucket=self.bucket,
                     minCount=self.min_count, thread=1, seed=self.seed, verbose=0)
 
-    def _train(self, path: str):
+    def _train(self, path: str, lr: float):
         import fasttext
 
         try:
-            return fasttext.train_supervised(input=path, **self._params())
+            return fasttext.train_supervised(input=path, **self._params(lr))
         except RuntimeError as exc:
             if "NaN" not in str(exc):
                 raise
@@ -112,7 +125,7 @@ class StyleClassifier:
 
         model_path = path + ".bin"
         with multiprocessing.get_context("spawn").Pool(1) as pool:
-            pool.apply(_train_to_file, (path, model_path, self._params()))
+            pool.apply(_train_to_file, (path, model_path, self._params(lr)))
         try:
             return fasttext.load_model(model_path)
         finally:

@@ -73,3 +73,34 @@ def error_rates(p_human, p_machine, threshold: float) -> dict:
     p_human, p_machine = np.asarray(p_human), np.asarray(p_machine)
     return {"tpr": float((p_machine >= threshold).mean()), "fpr": float((p_human >= threshold).mean()),
             "n_machine": int(len(p_machine)), "n_human": int(len(p_human))}
+
+
+def _three_way(p, ground: float, suspect: float) -> np.ndarray:
+    return np.where(p >= suspect, 2, np.where(p < ground, 0, 1))
+
+
+def cascade_cutoff(p_cheap, p_full, y, ground: float, suspect: float, max_auroc_loss: float = 0.005,
+                   max_disagreement: float = 0.02) -> float:
+    """Largest cut-off c (at most `suspect`) below which the cheap stage may decide alone.
+
+    Measured on documents scored by both stages: deciding every document with p_cheap < c by its cheap
+    score must cost at most max_auroc_loss of the full model's AUROC, and change the three-way decision
+    of at most max_disagreement of those documents. Capped at `suspect`: the cheap stage never flags
+    through this rule.
+    """
+    from .evaluation import auroc
+
+    p_cheap, p_full, y = (np.asarray(a, dtype=float) for a in (p_cheap, p_full, y))
+    base = auroc(y, p_full)
+    if base is None:
+        raise ValueError("both classes are needed to choose the cascade cut-off")
+    best = 0.0
+    for c in np.unique(np.concatenate([p_cheap[p_cheap < suspect], [suspect]])):
+        below = p_cheap < c
+        if not below.any():
+            continue
+        mixed = np.where(below, p_cheap, p_full)
+        changed = (_three_way(p_cheap[below], ground, suspect) != _three_way(p_full[below], ground, suspect)).mean()
+        if base - auroc(y, mixed) <= max_auroc_loss and changed <= max_disagreement:
+            best = float(c)
+    return best

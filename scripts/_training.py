@@ -185,3 +185,39 @@ def fit_calibrated(X: np.ndarray, y: np.ndarray, rows: list[dict], idx: np.ndarr
 
 def english_judgeable(table: Table, idx: np.ndarray, min_tokens: int = 50) -> np.ndarray:
     return idx[(table.language[idx] == "en") & (table.n_tokens[idx] >= min_tokens)]
+
+
+def refit_and_score(table, fit_idx, test_idx, kind, seed=0, style_subsample=8000):
+    """Refit style + full model on fit_idx (LM rows for the classifier) and score test_idx."""
+    rng = np.random.default_rng(seed)
+    with_lm = fit_idx[table.has_lm[fit_idx]]
+    extra = np.setdiff1d(fit_idx, with_lm)
+    style_fit = np.concatenate([with_lm, rng.choice(extra, min(style_subsample, len(extra)), replace=False)])
+    style, _ = style_scores(table, np.sort(style_fit), test_idx, k=2, seed=seed)
+    X = feature_matrix(table, style, with_lm=True)
+    model = fit_calibrated(X, table.y, table.rows, with_lm, seed=seed, kind=kind)
+    return model.predict_proba(X[test_idx])[:, 1]
+
+
+def out_of_domain_human_scores(table: Table, fit_idx: np.ndarray, candidates: np.ndarray, kind: str,
+                               n_groups: int = 8, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """P(machine) of English human documents among `candidates`, from models that never saw their domain.
+
+    English domains are dealt into n_groups; each group is held out of fit_idx in turn (style model
+    included), and its judgeable human documents are scored. Thresholds set on these scores bound the
+    false-positive rate on domains the shipped model has not seen, which is what a crawl brings.
+    """
+    domains = np.array([r.get("domain") or "" for r in table.rows], dtype=object)
+    english = english_judgeable(table, candidates[table.has_lm[candidates]])
+    human = english[table.y[english] == 0]
+    names = sorted(set(domains[human]))
+    group_of = {d: int(hashlib.sha1(f"{seed}:{d}".encode()).hexdigest(), 16) % n_groups for d in names}
+    rows, scores = [], []
+    for g in range(n_groups):
+        held = np.array([group_of.get(d, -1) == g for d in domains])
+        test = human[held[human]]
+        if len(test) == 0:
+            continue
+        rows.append(test)
+        scores.append(refit_and_score(table, fit_idx[~held[fit_idx]], test, kind, seed=seed))
+    return np.concatenate(rows), np.concatenate(scores)

@@ -30,7 +30,7 @@ from detector.reference_lm import resolve_reference_model  # noqa: E402
 from detector.style_fasttext import StyleClassifier  # noqa: E402
 from detector.evaluation import auroc  # noqa: E402
 from scripts._training import (  # noqa: E402
-    build_table, feature_matrix, fit_calibrated, generator_family, style_scores)
+    build_table, feature_matrix, generator_family, refit_and_score)
 
 
 def _indices(table):
@@ -38,18 +38,6 @@ def _indices(table):
     idx = {name: np.flatnonzero(split == name) for name in ("train", "human_pool", "dev", "grounded_docs")}
     idx["fit"] = np.concatenate([idx["train"], idx["human_pool"]])
     return idx
-
-
-def _fold(table, fit_idx, test_idx, kind, seed=0, style_subsample=8000):
-    """Refit style + full model on fit_idx (LM rows for the classifier) and score test_idx."""
-    rng = np.random.default_rng(seed)
-    with_lm = fit_idx[table.has_lm[fit_idx]]
-    extra = np.setdiff1d(fit_idx, with_lm)
-    style_fit = np.concatenate([with_lm, rng.choice(extra, min(style_subsample, len(extra)), replace=False)])
-    style, _ = style_scores(table, np.sort(style_fit), test_idx, k=2, seed=seed)
-    X = feature_matrix(table, style, with_lm=True)
-    model = fit_calibrated(X, table.y, table.rows, with_lm, seed=seed, kind=kind)
-    return model.predict_proba(X[test_idx])[:, 1]
 
 
 def leave_one_out(table, idx, key_of, conditions, test_builder, kind):
@@ -62,7 +50,7 @@ def leave_one_out(table, idx, key_of, conditions, test_builder, kind):
         if len(test_idx) == 0 or table.y[test_idx].min() == table.y[test_idx].max():
             continue
         started = time.time()
-        p = _fold(table, fit_idx, test_idx, kind)
+        p = refit_and_score(table, fit_idx, test_idx, kind)
         results[name] = {"auroc": auroc(table.y[test_idx], p), "n": int(len(test_idx)),
                          "n_machine": int(table.y[test_idx].sum())}
         print(f"  {name}: AUROC {results[name]['auroc']:.3f} (n={len(test_idx)}, {time.time() - started:.0f}s)",

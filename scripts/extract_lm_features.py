@@ -4,7 +4,7 @@ Resumable: features are appended per chunk to a cache keyed by document id, feat
 reference-model hash and token cap; a rerun skips what is done. Splits are interleaved so that a
 partial run is still a usable, balanced sample.
 
-    python scripts/extract_lm_features.py --train 3200 --human-pool 1300 --dev 1300 --grounded 900
+    python scripts/extract_lm_features.py --train 6500 --human-pool 1300 --dev 1300 --grounded 900
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ def planned_documents(sizes: dict[str, int], seed: int) -> list[dict]:
 
 
 @click.command()
-@click.option("--train", default=3200, show_default=True)
+@click.option("--train", default=6500, show_default=True)
 @click.option("--human-pool", default=1300, show_default=True)
 @click.option("--dev", default=1300, show_default=True)
 @click.option("--grounded", default=900, show_default=True)

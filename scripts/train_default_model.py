@@ -24,11 +24,12 @@ from detector import __version__  # noqa: E402
 from detector.features import CHEAP_FEATURE_NAMES, FULL_FEATURE_NAMES  # noqa: E402
 from detector.perplexity import LM_FEATURE_VERSION  # noqa: E402
 from detector.reference_lm import resolve_reference_model  # noqa: E402
-from detector.thresholds import (error_rates, threshold_for_abstention, threshold_for_fpr,
+from detector.thresholds import (cascade_cutoff, error_rates, threshold_for_abstention, threshold_for_fpr,
                                  threshold_for_fpr_bound, threshold_for_miss_rate)  # noqa: E402
 from detector.evaluation import auroc  # noqa: E402
 from scripts._training import (  # noqa: E402
-    build_table, english_judgeable, feature_matrix, fit_calibrated, group_folds, style_scores)
+    build_table, english_judgeable, feature_matrix, fit_calibrated, group_folds, out_of_domain_human_scores,
+    style_scores)
 
 
 # Above any probability: the cheap stage's band upper end when it must not flag alone.
@@ -48,13 +49,17 @@ def pool_holdout(table, pool_idx: np.ndarray) -> np.ndarray:
 @click.command()
 @click.option("--target-fpr", default=0.01, show_default=True, help="False-positive rate on human text for `suspected`.")
 @click.option("--target-miss", default=0.05, show_default=True, help="Miss rate on machine text for `grounded`.")
-@click.option("--max-uncertain", default=0.18, show_default=True,
+@click.option("--max-uncertain", default=0.16, show_default=True,
               help="Abstention budget: share of English dev documents allowed to end uncertain "
                    "(the too-short ones included).")
 @click.option("--fpr-confidence", default=0.95, show_default=True,
               help="Confidence with which the false-positive target must hold on the validation humans.")
 @click.option("--cheap-fpr", default=0.002, show_default=True, help="FPR allowed where the cheap stage flags alone.")
 @click.option("--cheap-miss", default=0.01, show_default=True, help="Miss rate allowed where the cheap stage grounds alone.")
+@click.option("--cascade-auroc-loss", default=0.005, show_default=True,
+              help="AUROC the cheap stage may cost on dev where it decides alone.")
+@click.option("--cascade-disagreement", default=0.02, show_default=True,
+              help="Share of its own decisions the cheap stage may decide differently from the full model.")
 @click.option("--full-kind", type=click.Choice(["boosted", "additive"]), default="boosted", show_default=True,
               help="Classifier over all features (boosted: the LM statistics interact).")
 @click.option("--cheap-kind", type=click.Choice(["boosted", "additive"]), default="boosted", show_default=True,
@@ -62,7 +67,8 @@ def pool_holdout(table, pool_idx: np.ndarray) -> np.ndarray:
 @click.option("--reference-model", default=None, help="Local HF causal-LM dir (default: shipped SmolLM2).")
 @click.option("--token-cap", default=512, show_default=True)
 @click.option("--out", "out_dir", default="models/default", show_default=True, type=click.Path(path_type=Path))
-def main(target_fpr, target_miss, max_uncertain, fpr_confidence, cheap_fpr, cheap_miss, full_kind, cheap_kind, reference_model, token_cap, out_dir):
+def main(target_fpr, target_miss, max_uncertain, fpr_confidence, cheap_fpr, cheap_miss, cascade_auroc_loss,
+         cascade_disagreement, full_kind, cheap_kind, reference_model, token_cap, out_dir):
     started = time.time()
     source = resolve_reference_model(reference_model)
     key = f"{LM_FEATURE_VERSION}-{source.sha256[:12]}-cap{token_cap}"
@@ -90,7 +96,11 @@ def main(target_fpr, target_miss, max_uncertain, fpr_confidence, cheap_fpr, chea
     suspect_pool = threshold_for_fpr(p_holdout, target_fpr)
     p_validation_humans = np.concatenate([p_dev[y_dev == 0], p_holdout])
     suspect_bound = threshold_for_fpr_bound(p_validation_humans, target_fpr, fpr_confidence)
-    suspect = max(suspect_dev, suspect_pool, suspect_bound)
+    # Unseen domains: human text scored by models refit without its domain. A crawl is mostly domains
+    # the training data lacks, and in-domain validation humans understate how often those are flagged.
+    unseen_rows, p_unseen = out_of_domain_human_scores(table, train_all, scored, full_kind)
+    suspect_unseen = threshold_for_fpr_bound(p_unseen, target_fpr, fpr_confidence)
+    suspect = max(suspect_dev, suspect_pool, suspect_bound, suspect_unseen)
     # Grounded below the miss-rate threshold, raised where needed so that `uncertain` stays an honest
     # abstention (at most max_uncertain of judgeable documents) rather than a hiding place.
     ground_miss = threshold_for_miss_rate(p_dev[y_dev == 1], target_miss)
@@ -112,8 +122,16 @@ def main(target_fpr, target_miss, max_uncertain, fpr_confidence, cheap_fpr, chea
     shown = (cheap_humans >= bound).mean() <= cheap_fpr and bound <= cheap_humans.max()
     high = max(threshold_for_fpr(pc_dev[y_dev == 0], cheap_fpr), threshold_for_fpr(pc_holdout, cheap_fpr),
                bound, suspect) if shown else CHEAP_NEVER_FLAGS
-    low = min(threshold_for_miss_rate(pc_dev[y_dev == 1], cheap_miss), ground)
+    # Below `low` the cheap stage decides alone: the widest band where, on dev, its scores cost at most
+    # cascade_auroc_loss of AUROC and change at most cascade_disagreement of its decisions; never lower
+    # than the point where it misses only cheap_miss of machine text.
+    low = max(min(threshold_for_miss_rate(pc_dev[y_dev == 1], cheap_miss), ground),
+              cascade_cutoff(pc_dev, p_dev, y_dev, ground, suspect, cascade_auroc_loss, cascade_disagreement))
 
+    unseen_domain = table.column("domain")[unseen_rows]
+    unseen_by_domain = {d: {"n": int((unseen_domain == d).sum()),
+                            "fpr": float((p_unseen[unseen_domain == d] >= suspect).mean())}
+                        for d in sorted(set(unseen_domain))}
     rates = error_rates(p_dev[y_dev == 0], p_dev[y_dev == 1], suspect)
     metadata = {
         "model_id": f"synthsieve-default-{time.strftime('%Y%m%d')}",
@@ -129,6 +147,10 @@ def main(target_fpr, target_miss, max_uncertain, fpr_confidence, cheap_fpr, chea
                        "target_fpr": target_fpr, "target_miss_rate": target_miss},
         "threshold_sources": {"suspect_from_dev": suspect_dev, "suspect_from_human_pool_holdout": suspect_pool,
                               "suspect_from_fpr_upper_bound": suspect_bound, "fpr_confidence": fpr_confidence,
+                              "suspect_from_unseen_domain_humans": suspect_unseen,
+                              "unseen_domain_humans": int(len(p_unseen)),
+                              "unseen_domain_human_fpr_at_suspect": float((p_unseen >= suspect).mean()),
+                              "unseen_domain_human_fpr_by_domain": unseen_by_domain,
                               "validation_humans": int(len(p_validation_humans)),
                               "dev_english_short_share": short_share, "band_budget": band_budget,
                               "ground_from_miss_rate": ground_miss, "max_uncertain": max_uncertain,
@@ -136,7 +158,9 @@ def main(target_fpr, target_miss, max_uncertain, fpr_confidence, cheap_fpr, chea
                               "dev_uncertain_share": float(((p_dev >= ground) & (p_dev < suspect)).mean())},
         "classifiers": {"full": full_kind, "cheap": cheap_kind},
         "cheap_stage": {"band": [low, high], "flags_alone": high <= 1.0, "target_fpr": cheap_fpr,
-                        "target_miss_rate": cheap_miss},
+                        "target_miss_rate": cheap_miss, "max_auroc_loss": cascade_auroc_loss,
+                        "max_disagreement": cascade_disagreement,
+                        "dev_decided_alone_share": float(((pc_dev < low) | (pc_dev >= high)).mean())},
         # Measured where decisions use `suspect` (judgeable documents), so flagged = suspected there.
         "error_rates": {**rates, "threshold": suspect,
                         "measured_on": "dev.jsonl sample: English documents of >= 50 tokens"},

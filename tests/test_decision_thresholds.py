@@ -2,7 +2,8 @@ import numpy as np
 import pytest
 
 from detector.decision import GROUNDED, SUSPECTED, UNCERTAIN, Thresholds, decide
-from detector.thresholds import error_rates, threshold_for_fpr, threshold_for_miss_rate
+from detector.evaluation import auroc
+from detector.thresholds import cascade_cutoff, error_rates, threshold_for_fpr, threshold_for_miss_rate
 
 T = Thresholds(suspect=0.9, ground=0.3, overwhelming=0.99, min_tokens=50)
 
@@ -72,3 +73,31 @@ def test_fpr_bound_threshold_is_stricter_than_the_point_estimate():
     k = int((human >= strict).sum())
     assert fpr_upper_bound(k, len(human)) <= 0.01
     assert fpr_upper_bound(k + 1, len(human)) > 0.01
+
+
+def test_cascade_cutoff_is_capped_when_the_cheap_stage_ranks_like_the_full_model():
+    rng = np.random.default_rng(0)
+    y = np.r_[np.zeros(300), np.ones(300)]
+    p = np.clip(0.35 * y + rng.uniform(0, 0.65, 600), 0, 1)
+    assert cascade_cutoff(p, p, y, ground=0.4, suspect=0.9) == 0.9
+
+
+def test_cascade_cutoff_stops_where_the_cheap_stage_would_cost_auroc():
+    rng = np.random.default_rng(1)
+    y = np.r_[np.zeros(400), np.ones(400)]
+    p_full = np.clip(0.3 * y + rng.uniform(0, 0.7, 800), 0, 1)
+    p_cheap = np.where(p_full < 0.3, p_full, rng.uniform(0, 1, 800))  # only the bottom is trustworthy
+    c = cascade_cutoff(p_cheap, p_full, y, ground=0.5, suspect=0.9, max_auroc_loss=0.005, max_disagreement=1.0)
+    assert 0 < c < 0.9
+    mixed = np.where(p_cheap < c, p_cheap, p_full)
+    assert auroc(y, p_full) - auroc(y, mixed) <= 0.005
+    wider = np.where(p_cheap < 0.9, p_cheap, p_full)
+    assert auroc(y, p_full) - auroc(y, wider) > 0.005
+
+
+def test_cascade_cutoff_respects_the_decision_disagreement_budget():
+    y = np.r_[np.zeros(100), np.ones(100)]
+    p_full = np.r_[np.full(100, 0.1), np.full(100, 0.6)]
+    p_cheap = np.r_[np.full(100, 0.1), np.full(100, 0.3)]  # same ranking, other decisions for machines
+    assert cascade_cutoff(p_cheap, p_full, y, ground=0.5, suspect=0.9, max_disagreement=0.02) <= 0.3
+    assert cascade_cutoff(p_cheap, p_full, y, ground=0.5, suspect=0.9, max_disagreement=0.6) == 0.9

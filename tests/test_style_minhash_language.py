@@ -1,9 +1,15 @@
+from pathlib import Path
+
 import numpy as np
+import pytest
 
 from detector.language import LanguageIdentifier
 from detector.minhash import document_minhash, minhash_signature
 from detector.style_fasttext import StyleClassifier, topic_free_view
+from detector.evaluation import auroc
 from tests.conftest import shared_rows
+
+SHIPPED_STYLE = Path(__file__).resolve().parent.parent / "models" / "default" / "style.ftz"
 
 
 def test_topic_free_view_keeps_structure_and_drops_subject():
@@ -29,6 +35,27 @@ def test_style_classifier_learns_and_round_trips(tmp_path):
     model.save(tmp_path / "style.ftz")
     loaded = StyleClassifier.load(tmp_path / "style.ftz")
     np.testing.assert_allclose(loaded.predict_proba(texts[:20]), model.predict_proba(texts[:20]), atol=0.05)
+
+    assert model.fit_auroc_ is not None and model.fit_auroc_ >= model.min_fit_auroc
+
+
+def test_style_classifier_refits_then_refuses_a_model_that_did_not_learn(monkeypatch):
+    rows = shared_rows("train", limit=60, language="en")
+    texts, labels = [r["text"] for r in rows], [int(r["label"] == "machine") for r in rows]
+    rates = []
+    original = StyleClassifier._train
+    monkeypatch.setattr(StyleClassifier, "_train", lambda self, path, lr: rates.append(lr) or original(self, path, lr))
+    with pytest.raises(RuntimeError, match="did not learn"):
+        StyleClassifier(epoch=1, min_fit_auroc=1.01).fit(texts, labels)
+    assert rates == [0.05, 0.025, 0.0125]
+
+
+def test_shipped_style_model_separates_dev_documents():
+    """The shipped artefact itself, on labelled text it never trained on (a saturated model once shipped)."""
+    rows = shared_rows("dev", limit=400, language="en")
+    y = [int(r["label"] == "machine") for r in rows]
+    p = StyleClassifier.load(SHIPPED_STYLE).predict_proba([r["text"] for r in rows])
+    assert auroc(y, p) > 0.7
 
 
 def test_minhash_finds_near_duplicates():
