@@ -156,10 +156,17 @@ def eval_command(data, model_dir, reference_model, token_cap, batch_tokens, susp
     detector.lm.load()
     scores = []
     started = time.perf_counter()
-    with tqdm(total=len(rows), unit="doc", disable=not sys.stderr.isatty(), file=sys.stderr) as bar:
+    tty, last_line = sys.stderr.isatty(), started
+    with tqdm(total=len(rows), unit="doc", disable=not tty, file=sys.stderr) as bar:
         for begin in range(0, len(rows), batch_docs):
             scores.extend(detector.score([r["text"] for r in rows[begin : begin + batch_docs]]))
             bar.update(min(batch_docs, len(rows) - begin))
+            now = time.perf_counter()
+            if not tty and now - last_line >= 30:  # logs and CI: a line every 30 s instead of a bar
+                rate = len(scores) / (now - started)
+                click.echo(f"eval: {len(scores)}/{len(rows)} documents, {rate:.2f} docs/s, "
+                           f"about {(len(rows) - len(scores)) / rate / 60:.0f} min left", err=True)
+                last_line = now
     elapsed = time.perf_counter() - started
     y = [1 if r["label"] == "machine" else 0 for r in rows]
     p = [s.p_machine for s in scores]
