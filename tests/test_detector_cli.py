@@ -125,6 +125,19 @@ def test_shipped_model_with_real_reference_lm_separates_dev_text():
     assert all(s.n_tokens > 0 for s in scores)
 
 
+def test_shipped_model_never_takes_a_near_duplicate_family_as_evidence_of_human_origin():
+    """The training data's duplicates are reused human originals; learned from them, a family meant
+    "human" and templated machine text was grounded. The shipped models must not do that."""
+    machine = [r["text"] for r in shared_rows("dev", limit=8, label="machine", language="en")]
+    detector = Detector.load()
+    n = len(machine)
+    for score in (detector.score_cheap, detector.score):
+        single = score(machine, cluster_sizes=[1] * n)
+        family = score(machine, cluster_sizes=[20] * n)
+        for a, b in zip(single, family):
+            assert b.p_machine >= a.p_machine - 1e-9
+
+
 def test_full_score_reuses_cheap_stage_features(tiny_detector):
     texts = [r["text"] for r in shared_rows("dev", limit=3, language="en")]
     cheap = tiny_detector.score_cheap(texts, cluster_sizes=[1, 4, 1])
