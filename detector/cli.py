@@ -142,7 +142,8 @@ def eval_command(data, model_dir, reference_model, token_cap, batch_tokens, susp
     documents per second. Lines without a usable text or label are skipped with a message.
 
     --json keys: n, auroc, tpr_at_1pct_fpr, tpr_at_0_1pct_fpr, f1, uncertain_share,
-    docs_per_second, by_generator, by_domain (and confusion, false_positive_rate, thresholds, model).
+    docs_per_second, by_generator, by_domain (and by_language, confusion, false_positive_rate,
+    thresholds, model).
     """
     from tqdm import tqdm
 
@@ -172,7 +173,7 @@ def eval_command(data, model_dir, reference_model, token_cap, batch_tokens, susp
     p = [s.p_machine for s in scores]
     decisions = [s.decision for s in scores]
     result = evaluate(y, p, decisions, generators=[r.get("generator", "unknown") for r in rows],
-                      domains=[r.get("domain", "unknown") for r in rows])
+                      domains=[r.get("domain", "unknown") for r in rows], languages=[s.language for s in scores])
     result.update(docs_per_second=len(rows) / elapsed, skipped=skipped,
                   thresholds=detector.thresholds.to_dict(), model=detector.model_label)
     if plot:
@@ -199,7 +200,8 @@ def _print_eval(r: dict) -> None:
     for label, row in r["confusion"].items():
         click.echo(f"  {label:<16} {row['grounded']:>8}  {row['uncertain']:>9}  {row['suspected_synthetic']:>9}")
     for title, key, cols in (("by generator", "by_generator", ("n", "auroc", "detected_share")),
-                             ("by domain", "by_domain", ("n", "auroc", "suspected_share", "uncertain_share"))):
+                             ("by domain", "by_domain", ("n", "auroc", "suspected_share", "uncertain_share")),
+                             ("by language", "by_language", ("n", "auroc", "suspected_share", "uncertain_share"))):
         if r[key]:
             click.echo(f"{title}: " + "  ".join(cols))
             for name, stats in r[key].items():

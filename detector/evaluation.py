@@ -79,7 +79,7 @@ def by_generator(generators, y, p, decisions) -> dict:
     return out
 
 
-def evaluate(y, p, decisions, generators=None, domains=None) -> dict:
+def evaluate(y, p, decisions, generators=None, domains=None, languages=None) -> dict:
     y = np.asarray(y)
     p = np.asarray(p, dtype=float)
     result = {
@@ -94,6 +94,8 @@ def evaluate(y, p, decisions, generators=None, domains=None) -> dict:
     }
     result["by_generator"] = by_generator(generators, y, p, decisions) if generators is not None else {}
     result["by_domain"] = breakdown(domains, y, p, decisions) if domains is not None else {}
+    # The abstention budget is set for English; other languages are uncertain by rule.
+    result["by_language"] = breakdown(languages, y, p, decisions) if languages is not None else {}
     return result
 
 

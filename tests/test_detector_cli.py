@@ -101,6 +101,9 @@ def test_eval_cli_json_and_plot(tiny_reference_model, tmp_path):
     assert EVAL_KEYS <= set(report)
     assert report["n"] == 12 and report["skipped"] == 1
     assert sum(v["n"] for v in report["by_domain"].values()) == 12
+    assert sum(v["n"] for v in report["by_language"].values()) == 12
+    english = report["by_language"]["en"]
+    assert english["uncertain_share"] + english["suspected_share"] + english["grounded_share"] == pytest.approx(1)
     assert plot.stat().st_size > 1000
 
 
