@@ -6,6 +6,8 @@ import math
 
 import numpy as np
 
+from .evaluation import auroc
+
 
 def threshold_for_fpr(p_human, target_fpr: float) -> float:
     """Smallest threshold t with share(p_human >= t) <= target_fpr (flagged = at or above t)."""
@@ -88,8 +90,6 @@ def cascade_cutoff(p_cheap, p_full, y, ground: float, suspect: float, max_auroc_
     of at most max_disagreement of those documents. Capped at `suspect`: the cheap stage never flags
     through this rule.
     """
-    from .evaluation import auroc
-
     p_cheap, p_full, y = (np.asarray(a, dtype=float) for a in (p_cheap, p_full, y))
     base = auroc(y, p_full)
     if base is None:

@@ -12,14 +12,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from datasketch import MinHashLSH
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from detector.classifier import AdditiveClassifier, BoostedClassifier  # noqa: E402
 from detector.features import MAX_FEATURE_CHARS, cheap_features  # noqa: E402
 from detector.language import LanguageIdentifier  # noqa: E402
-from detector.minhash import document_minhash  # noqa: E402
 from detector.normalize import normalize_for_scoring  # noqa: E402
 from detector.perplexity import LM_FEATURE_NAMES  # noqa: E402
 from detector.style_fasttext import StyleClassifier  # noqa: E402
@@ -67,63 +65,28 @@ def load_rows() -> list[dict]:
     return rows
 
 
-def _cheap_parts(rows: list[dict]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Hygiene + stylometry, language and cluster size for every row, cached by the hash of the ids."""
+def _cheap_parts(rows: list[dict]) -> tuple[np.ndarray, np.ndarray]:
+    """Hygiene + stylometry and language for every row, cached by the hash of the ids."""
     key = hashlib.sha1("".join(r["id"] for r in rows).encode()).hexdigest()[:12]
     path = FEATURE_CACHE / f"{CHEAP_CACHE_VERSION}-{key}.npz"
     if path.exists():
         data = np.load(path, allow_pickle=False)
-        return data["parts"], data["language"], data["cluster_size"]
+        return data["parts"], data["language"]
     identifier = LanguageIdentifier()
     parts, languages = [], []
     for row in rows:
         norm = normalize_for_scoring(row["text"][:MAX_FEATURE_CHARS])
         parts.append(cheap_features(norm, 0.0, 1)[:-2])
         languages.append(identifier.identify(norm.text)[0])
-    parts, languages, sizes = np.array(parts), np.array(languages), cluster_sizes(rows)
+    parts, languages = np.array(parts), np.array(languages)
     FEATURE_CACHE.mkdir(parents=True, exist_ok=True)
-    np.savez(path, parts=parts, language=languages, cluster_size=sizes)
-    return parts, languages, sizes
-
-
-def cluster_sizes(rows: list[dict], threshold: float = 0.8, num_perm: int = 128) -> np.ndarray:
-    """Near-duplicate cluster size of each row within its own split (as the filter does per run)."""
-    sizes = np.ones(len(rows), dtype=int)
-    by_split: dict[str, list[int]] = {}
-    for i, row in enumerate(rows):
-        by_split.setdefault(row["split"], []).append(i)
-    for indices in by_split.values():
-        lsh = MinHashLSH(threshold=threshold, num_perm=num_perm)
-        sketches = {}
-        for i in indices:
-            m = document_minhash(rows[i]["text"][:MAX_FEATURE_CHARS], num_perm)
-            sketches[i] = m
-            lsh.insert(str(i), m)
-        parent = {i: i for i in indices}
-
-        def find(i):
-            while parent[i] != i:
-                parent[i] = parent[parent[i]]
-                i = parent[i]
-            return i
-
-        for i in indices:
-            for j in lsh.query(sketches[i]):
-                a, b = find(i), find(int(j))
-                if a != b:
-                    parent[a] = b
-        roots = [find(i) for i in indices]
-        counts: dict[int, int] = {}
-        for r in roots:
-            counts[r] = counts.get(r, 0) + 1
-        for i, r in zip(indices, roots):
-            sizes[i] = counts[r]
-    return sizes
+    np.savez(path, parts=parts, language=languages)
+    return parts, languages
 
 
 def build_table(lm_cache_key: str) -> Table:
     rows = load_rows()
-    parts, language, sizes = _cheap_parts(rows)
+    parts, language = _cheap_parts(rows)
     cache = LMFeatureCache(lm_cache_key).entries
     lm = np.full((len(rows), len(LM_FEATURE_NAMES)), np.nan)
     n_tokens = np.full(len(rows), -1)
@@ -142,7 +105,7 @@ def build_table(lm_cache_key: str) -> Table:
     # with one near-duplicate fell from p 0.8 to 0.3), the opposite of what it should mean in a crawl,
     # where templated generation comes in families. With no real machine families to learn from, the
     # feature is trained as 1 everywhere: it carries no weight until such data exists.
-    return Table(rows, y, parts, language, np.ones_like(sizes), lm, n_tokens, has_lm)
+    return Table(rows, y, parts, language, np.ones(len(rows), dtype=int), lm, n_tokens, has_lm)
 
 
 def group_folds(rows: list[dict], indices: np.ndarray, k: int, seed: int = 0) -> np.ndarray:
