@@ -52,12 +52,13 @@ def auroc_of(out: Path) -> tuple[float, int]:
     return float(roc_auc_score(labels, scores)), len(labels)
 
 
-def run_one(corpus: Path, out: Path, full: bool, workers: int, loader, detector, token_cap: int) -> dict:
+def run_one(corpus: Path, out: Path, full: bool, workers: int, loader, detector, token_cap: int,
+            shard_size: int) -> dict:
     from filters.progress import Progress
     from filters.run import run_filter
     from filters.settings import FilterSettings
 
-    settings = FilterSettings(full=full, token_cap=token_cap)
+    settings = FilterSettings(full=full, token_cap=token_cap, shard_size=shard_size)
     started = time.perf_counter()
     manifest = run_filter([str(corpus)], out, settings, detector_loader=loader, detector=detector,
                           workers=workers, restart=True, progress=Progress(log_every=60))
@@ -67,7 +68,7 @@ def run_one(corpus: Path, out: Path, full: bool, workers: int, loader, detector,
     return {"name": out.name, "cascade": not full, "workers": workers, "documents": counts["documents"],
             "seconds": round(seconds, 2), "docs_per_second": round(counts["documents"] / seconds, 3),
             "decided_by": counts["stages"], "partitions": counts["partitions"], "auroc": round(auroc, 4),
-            "n_scored": n_scored}
+            "n_scored": n_scored, "shard_size": shard_size}
 
 
 def summarise(results: list[dict]) -> dict:
@@ -104,30 +105,39 @@ def markdown(report: dict) -> str:
 @click.option("--workdir", default=".cache/benchmark-filter", show_default=True, type=click.Path(path_type=Path))
 @click.option("--reference-model", default=None, help="Reference LM directory (default: shipped SmolLM2).")
 @click.option("--token-cap", default=512, show_default=True)
+@click.option("--shard-size", default=250, show_default=True,
+              help="Records per shard. Shards are the unit of work: with fewer shards than workers, workers idle.")
 @click.option("--seed", default=0, show_default=True)
 @click.option("--report", "report_path", default=None, type=click.Path(path_type=Path),
               help="Also write the report as JSON here.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a Markdown table.")
-def main(docs, workers, modes, workdir, reference_model, token_cap, seed, report_path, as_json):
+def main(docs, workers, modes, workdir, reference_model, token_cap, shard_size, seed, report_path, as_json):
     from filters.detector_loader import DetectorLoader
+    from filters.engines.local import available_cpus
 
     corpus = workdir / f"dev-{docs}-{seed}.jsonl"
     n = build_corpus(corpus, docs, seed)
     loader = DetectorLoader(reference_model=reference_model, token_cap=token_cap)
     detector = loader()
     results = []
+
+    def report_so_far() -> dict:
+        report = summarise(results)
+        report["machine"] = {"python": platform.python_version(), "platform": platform.platform(),
+                             "cpus": available_cpus()}
+        report["model"] = detector.provenance().get("model_id")
+        report["command"] = " ".join(["python", "scripts/benchmark_filter.py", *sys.argv[1:]])
+        return report
+
     for mode in [m.strip() for m in modes.split(",") if m.strip()]:
         for count in [int(w) for w in workers.split(",")]:
             name = f"{mode}-{count}w"
             print(f"benchmark: {name} on {n} documents", file=sys.stderr, flush=True)
             results.append(run_one(corpus, workdir / name, mode == "full", count, loader,
-                                   detector, token_cap))
-    report = summarise(results)
-    report["machine"] = {"python": platform.python_version(), "platform": platform.platform(),
-                         "cpus": __import__("os").cpu_count()}
-    report["model"] = detector.provenance().get("model_id")
-    if report_path:
-        report_path.write_text(json.dumps(report, indent=2) + "\n")
+                                   detector, token_cap, shard_size))
+            if report_path:  # after every run: hours of measurement survive an interruption
+                report_path.write_text(json.dumps(report_so_far(), indent=2) + "\n")
+    report = report_so_far()
     click.echo(json.dumps(report, indent=2) if as_json else markdown(report))
 
 

@@ -315,3 +315,12 @@ def test_the_filter_never_pickles():
         source = path.read_text(encoding="utf-8")
         assert not re.search(r"^\s*(import|from)\s+[\w.]*pickle", source, re.M), path
         assert "pickle.load" not in source, path
+
+
+def test_worker_pool_never_outnumbers_its_jobs():
+    from filters.engines.local import pool_shape
+
+    assert pool_shape(workers=2, jobs=1, cpus=2) == (1, 2)  # one shard: one process with both cores
+    assert pool_shape(workers=2, jobs=10, cpus=2) == (2, 1)
+    assert pool_shape(workers=4, jobs=3, cpus=16) == (3, 5)
+    assert pool_shape(workers=8, jobs=10, cpus=2) == (8, 1)

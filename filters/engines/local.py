@@ -21,6 +21,22 @@ from ..jobs import WorkerContext, run_job
 _context: WorkerContext | None = None
 
 
+def available_cpus() -> int:
+    """CPUs this process may run on (the affinity mask, which containers and taskset narrow)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
+
+
+def pool_shape(workers: int, jobs: int, cpus: int) -> tuple[int, int]:
+    """(processes, torch threads each). Never more processes than jobs: an idle worker would hold its
+    share of the cores for nothing (a 300-record run is one shard, and a lone 1-thread worker ran it at
+    half speed on 2 cores)."""
+    processes = max(1, min(workers, jobs))
+    return processes, max(1, cpus // processes)
+
+
 def _set_threads(threads: int) -> None:
     os.environ.setdefault("OMP_NUM_THREADS", str(threads))
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -96,15 +112,15 @@ class LocalEngine:
 
         drainer = threading.Thread(target=drain, daemon=True)
         drainer.start()
-        threads = max(1, (os.cpu_count() or 1) // self.workers)
-        executor = ProcessPoolExecutor(max_workers=self.workers, mp_context=spawn, initializer=_init_worker,
+        processes, threads = pool_shape(self.workers, len(jobs), available_cpus())
+        executor = ProcessPoolExecutor(max_workers=processes, mp_context=spawn, initializer=_init_worker,
                                        initargs=(self.detector_loader, progress_queue, threads, os.getpid()))
         try:
             remaining = list(reversed(jobs))
             running = set()
             # Keep only a few jobs queued per worker, so that a stop does not leave a long queue behind.
             while remaining or running:
-                while remaining and len(running) < self.workers * 2:
+                while remaining and len(running) < processes * 2:
                     running.add(executor.submit(_run_job, remaining.pop().to_dict()))
                 finished, running = wait(running, return_when=FIRST_COMPLETED)
                 for future in finished:
