@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 
 import click
@@ -145,9 +146,8 @@ def eval_command(data, model_dir, reference_model, token_cap, batch_tokens, susp
     docs_per_second, by_generator, by_domain (and by_language, confusion, false_positive_rate,
     thresholds, model).
     """
-    from tqdm import tqdm
-
     from .evaluation import evaluate, plot_roc
+    from .progress import Progress
 
     detector = load_detector(model_dir, reference_model, token_cap, batch_tokens, suspect, ground, bulk=True)
     rows, skipped = _read_labelled(data)
@@ -157,17 +157,13 @@ def eval_command(data, model_dir, reference_model, token_cap, batch_tokens, susp
     detector.lm.load()
     scores = []
     started = time.perf_counter()
-    tty, last_line = sys.stderr.isatty(), started
-    with tqdm(total=len(rows), unit="doc", disable=not tty, file=sys.stderr) as bar:
-        for begin in range(0, len(rows), batch_docs):
-            scores.extend(detector.score([r["text"] for r in rows[begin : begin + batch_docs]]))
-            bar.update(min(batch_docs, len(rows) - begin))
-            now = time.perf_counter()
-            if not tty and now - last_line >= 30:  # logs and CI: a line every 30 s instead of a bar
-                rate = len(scores) / (now - started)
-                click.echo(f"eval: {len(scores)}/{len(rows)} documents, {rate:.2f} docs/s, "
-                           f"about {(len(rows) - len(scores)) / rate / 60:.0f} min left", err=True)
-                last_line = now
+    progress = Progress()
+    progress.stage("eval", total=len(rows))
+    for begin in range(0, len(rows), batch_docs):
+        batch = detector.score([r["text"] for r in rows[begin : begin + batch_docs]])
+        scores.extend(batch)
+        progress.update(len(batch), Counter(s.decision for s in batch))
+    progress.close()
     elapsed = time.perf_counter() - started
     y = [1 if r["label"] == "machine" else 0 for r in rows]
     p = [s.p_machine for s in scores]

@@ -62,7 +62,7 @@ def _print_manifest(manifest: dict, out, as_json: bool) -> None:
 
 
 def _progress(enabled: bool | None):
-    from .progress import Progress
+    from detector.progress import Progress
 
     return Progress(enabled=True if enabled is None else enabled)
 

@@ -18,7 +18,7 @@ from .atomic import fsync_dir, temporary_name
 from .document import PARTITIONS, QUARANTINE_PARTITION, SCORED_PARTITIONS
 from .manifest import Manifest, now, open_run
 from .output import iter_rows
-from .progress import Progress
+from detector.progress import Progress
 from .state import RunState
 from .writers import ShardRowWriter
 

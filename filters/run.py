@@ -13,7 +13,7 @@ from .atomic import read_json, write_json
 from .jobs import SignatureJob, plan_shards
 from .manifest import Manifest, describe_inputs, fingerprint, model_identity, now, open_run, synthsieve_version
 from .minhash import MinHashClusterer, SignatureStore
-from .progress import Progress
+from detector.progress import Progress
 from .readers import expand_inputs
 from .settings import FilterSettings
 from .state import RunState

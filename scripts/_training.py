@@ -49,7 +49,6 @@ class Table:
     y: np.ndarray
     cheap_parts: np.ndarray     # hygiene + stylometry (no learned features)
     language: np.ndarray
-    cluster_size: np.ndarray
     lm: np.ndarray              # NaN rows where no LM features are cached
     n_tokens: np.ndarray        # -1 where not cached
     has_lm: np.ndarray
@@ -99,13 +98,7 @@ def build_table(lm_cache_key: str) -> Table:
             if entry["lm"] is not None:
                 lm[i] = entry["lm"]
     y = np.array([1 if r["label"] == "machine" else 0 for r in rows])
-    # The near-duplicate clusters of this data are an artefact of how it was assembled: the source
-    # corpora reuse human originals, so about half of the human rows of train have a near-duplicate and
-    # almost no machine row does. Learned from that, cluster size meant "human" (a machine document
-    # with one near-duplicate fell from p 0.8 to 0.3), the opposite of what it should mean in a crawl,
-    # where templated generation comes in families. With no real machine families to learn from, the
-    # feature is trained as 1 everywhere: it carries no weight until such data exists.
-    return Table(rows, y, parts, language, np.ones(len(rows), dtype=int), lm, n_tokens, has_lm)
+    return Table(rows, y, parts, language, lm, n_tokens, has_lm)
 
 
 def group_folds(rows: list[dict], indices: np.ndarray, k: int, seed: int = 0) -> np.ndarray:
@@ -137,7 +130,13 @@ def style_scores(table: Table, train_idx: np.ndarray, score_idx: np.ndarray, k: 
 
 
 def feature_matrix(table: Table, style: np.ndarray, with_lm: bool) -> np.ndarray:
-    cheap = np.column_stack([table.cheap_parts, style, np.log(np.maximum(table.cluster_size, 1))])
+    # The near-duplicate clusters of this data are an artefact of how it was assembled: the source
+    # corpora reuse human originals, so about half of the human rows of train have a near-duplicate and
+    # almost no machine row does. Learned from that, cluster size meant "human" (a machine document
+    # with one near-duplicate fell from p 0.8 to 0.3), the opposite of what it should mean in a crawl,
+    # where templated generation comes in families. With no real machine families to learn from, the
+    # feature is trained at size 1 (log 1 = 0) everywhere: it carries no weight until such data exists.
+    cheap = np.column_stack([table.cheap_parts, style, np.zeros(len(style))])
     return np.column_stack([cheap, table.lm]) if with_lm else cheap
 
 

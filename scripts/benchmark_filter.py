@@ -54,7 +54,7 @@ def auroc_of(out: Path) -> tuple[float, int]:
 
 def run_one(corpus: Path, out: Path, full: bool, workers: int, loader, detector, token_cap: int,
             shard_size: int) -> dict:
-    from filters.progress import Progress
+    from detector.progress import Progress
     from filters.run import run_filter
     from filters.settings import FilterSettings
 

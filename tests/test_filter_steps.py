@@ -12,7 +12,7 @@ from fake_detector import FAIL_MARKER, FakeDetector
 from filter_helpers import plumbing_text
 from filters.document import Document
 from filters.output import iter_rows
-from filters.progress import Progress
+from detector.progress import Progress
 from filters.router import Router
 from filters.scoring import CheapScorer, LMScorer
 from filters.writers import PartitionWriter, QuarantineWriter

@@ -1,4 +1,5 @@
-"""Progress: a tqdm bar on a terminal; elsewhere (CI logs, files) a log line every so often."""
+"""Progress of long work (`eval`, `filter`, `rethreshold`): a tqdm bar on a terminal; elsewhere (CI
+logs, files) a log line every so often. Counts per decision or partition ride along."""
 
 from __future__ import annotations
 
@@ -6,10 +7,9 @@ import sys
 import time
 from collections import Counter
 
-from .document import PARTITIONS
+from .decision import DECISIONS, SUSPECTED
 
-_SHORT = {"grounded": "grounded", "suspected_synthetic": "suspected", "uncertain": "uncertain",
-          "quarantine": "quarantine"}
+_SHORT = {SUSPECTED: "suspected"}
 
 
 class Progress:
@@ -63,7 +63,9 @@ class Progress:
             self._line(force=True)
 
     def _partition_text(self) -> str:
-        return " ".join(f"{_SHORT[p]}={self._partitions[p]}" for p in PARTITIONS if self._partitions.get(p))
+        # Decisions in their usual order, then any other partition (the filter's quarantine).
+        names = [d for d in DECISIONS if d in self._partitions] + sorted(set(self._partitions) - set(DECISIONS))
+        return " ".join(f"{_SHORT.get(p, p)}={self._partitions[p]}" for p in names if self._partitions[p])
 
     def _line(self, force: bool = False) -> None:
         now = time.monotonic()
@@ -71,7 +73,9 @@ class Progress:
         done = f"{self._done}/{self._total} documents ({100.0 * self._done / self._total:.0f}%)" \
             if self._total else f"{self._done} documents"
         parts = self._partition_text()
-        print(f"synthsieve {self._stage}: {done}, {rate:.1f} docs/s"
+        left = f", about {(self._total - self._done) / rate / 60:.0f} min left" \
+            if rate > 0 and 0 < self._done < self._total else ""
+        print(f"synthsieve {self._stage}: {done}, {rate:.1f} docs/s{left}"
               f"{', ' + parts if parts else ''}", file=self.stream, flush=True)
         self._last_log = now
         self._logged_done = self._done
