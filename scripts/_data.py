@@ -8,6 +8,8 @@ import random
 from collections import defaultdict
 from pathlib import Path
 
+from detector.perplexity import LM_FEATURE_VERSION
+
 ROOT = Path(__file__).resolve().parent.parent
 SHARED_DATA = Path(os.environ.get("SYNTHSIEVE_SHARED_DATA", ROOT.parent / "shared" / "data"))
 FEATURE_CACHE = Path(os.environ.get("SYNTHSIEVE_FEATURE_CACHE", ROOT / ".cache" / "features"))
@@ -48,6 +50,11 @@ def stratified_sample(rows: list[dict], n: int, keys=("generator", "domain"), se
                 picked.append(bucket[depth])
         depth += 1
     return picked
+
+
+def lm_cache_key(reference_sha256: str, token_cap: int = 512) -> str:
+    """The LM feature cache's key: feature version, reference-model hash, token cap."""
+    return f"{LM_FEATURE_VERSION}-{reference_sha256[:12]}-cap{token_cap}"
 
 
 class LMFeatureCache:

@@ -21,27 +21,25 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from detector.evaluation import auroc  # noqa: E402
-from detector.perplexity import LM_FEATURE_VERSION  # noqa: E402
 from detector.reference_lm import resolve_reference_model  # noqa: E402
-from scripts._training import build_table, feature_matrix, fit_calibrated, style_scores  # noqa: E402
-from scripts.train_default_model import pool_holdout, split_indices  # noqa: E402
+from scripts._data import lm_cache_key  # noqa: E402
+from scripts._training import build_table, english_judgeable, feature_matrix, fit_calibrated, style_scores  # noqa: E402
+from scripts.train_default_model import fitting_split  # noqa: E402
 
 
 @click.command()
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def main(as_json):
     source = resolve_reference_model(None)
-    table = build_table(f"{LM_FEATURE_VERSION}-{source.sha256[:12]}-cap512")
-    idx = split_indices(table)
-    holdout = pool_holdout(table, idx["human_pool"])
-    train_all = np.concatenate([idx["train"], np.setdiff1d(idx["human_pool"], holdout)])
+    table = build_table(lm_cache_key(source.sha256))
+    idx, _, train_all = fitting_split(table)
     dev = idx["dev"][table.has_lm[idx["dev"]]]
     style, _ = style_scores(table, train_all, np.concatenate([train_all, dev]))
     X_cheap, X_full = feature_matrix(table, style, with_lm=False), feature_matrix(table, style, with_lm=True)
     cheap = fit_calibrated(X_cheap, table.y, table.rows, train_all, kind="boosted")
     full = fit_calibrated(X_full, table.y, table.rows, train_all[table.has_lm[train_all]], kind="boosted")
     pc, pf, y = cheap.predict_proba(X_cheap[dev])[:, 1], full.predict_proba(X_full[dev])[:, 1], table.y[dev]
-    judgeable = (table.language[dev] == "en") & (table.n_tokens[dev] >= 50)
+    judgeable = np.isin(dev, english_judgeable(table, dev))
     rows = []
     for share in (0.0, 0.1, 0.2, 0.4, 0.6, 0.8, 0.9):
         cut = np.quantile(pc[judgeable], share) if share else -np.inf

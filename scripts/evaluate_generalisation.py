@@ -25,10 +25,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from detector.classifier import load_classifier  # noqa: E402
 from detector.decision import SUSPECTED, UNCERTAIN, Thresholds, decide, judgeable  # noqa: E402
-from detector.perplexity import LM_FEATURE_VERSION  # noqa: E402
 from detector.reference_lm import resolve_reference_model  # noqa: E402
 from detector.style_fasttext import StyleClassifier  # noqa: E402
 from detector.evaluation import auroc  # noqa: E402
+from scripts._data import lm_cache_key  # noqa: E402
 from scripts._training import (  # noqa: E402
     build_table, feature_matrix, generator_family, refit_and_score)
 
@@ -130,7 +130,7 @@ def shipped_model_checks(table, idx, model_dir: Path) -> dict:
 @click.option("--skip-folds", is_flag=True, help="Only the shipped-model checks.")
 def main(model_dir, out_path, skip_folds):
     source = resolve_reference_model(None)
-    table = build_table(f"{LM_FEATURE_VERSION}-{source.sha256[:12]}-cap512")
+    table = build_table(lm_cache_key(source.sha256))
     idx = _indices(table)
     dev_human = idx["dev"][table.y[idx["dev"]] == 0]
     report = {"shipped_model": shipped_model_checks(table, idx, model_dir)}

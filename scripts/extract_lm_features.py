@@ -18,12 +18,8 @@ import click
 sys.path.insert(0, str(__import__("pathlib").Path(__file__).resolve().parent.parent))
 
 from detector.normalize import normalize_for_scoring  # noqa: E402
-from detector.perplexity import LM_FEATURE_VERSION, PerplexityFeatures  # noqa: E402
-from scripts._data import LMFeatureCache, load_split, stratified_sample  # noqa: E402
-
-
-def cache_key(extractor: PerplexityFeatures) -> str:
-    return f"{LM_FEATURE_VERSION}-{extractor.source.sha256[:12]}-cap{extractor.token_cap}"
+from detector.perplexity import PerplexityFeatures  # noqa: E402
+from scripts._data import LMFeatureCache, lm_cache_key, load_split, stratified_sample  # noqa: E402
 
 
 def planned_documents(sizes: dict[str, int], seed: int) -> list[dict]:
@@ -48,7 +44,7 @@ def planned_documents(sizes: dict[str, int], seed: int) -> list[dict]:
 def main(train, human_pool, dev, grounded, seed, chunk, token_cap, reference_model):
     extractor = PerplexityFeatures(reference_model=reference_model, token_cap=token_cap,
                                    compile_statistics=True).load()
-    cache = LMFeatureCache(cache_key(extractor))
+    cache = LMFeatureCache(lm_cache_key(extractor.source.sha256, extractor.token_cap))
     plan = planned_documents({"train": train, "human_pool": human_pool, "dev": dev,
                               "grounded_docs": grounded}, seed)
     todo = [row for row in plan if row["id"] not in cache.entries]

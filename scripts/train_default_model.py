@@ -27,6 +27,7 @@ from detector.reference_lm import resolve_reference_model  # noqa: E402
 from detector.thresholds import (cascade_cutoff, error_rates, threshold_for_abstention, threshold_for_fpr,
                                  threshold_for_fpr_bound, threshold_for_miss_rate)  # noqa: E402
 from detector.evaluation import auroc  # noqa: E402
+from scripts._data import lm_cache_key  # noqa: E402
 from scripts._training import (  # noqa: E402
     build_table, english_judgeable, feature_matrix, fit_calibrated, group_folds, out_of_domain_human_scores,
     style_scores)
@@ -44,6 +45,13 @@ def split_indices(table):
 def pool_holdout(table, pool_idx: np.ndarray) -> np.ndarray:
     """A quarter of the human pool (with LM features) kept out of fitting for threshold checks."""
     return pool_idx[(group_folds(table.rows, pool_idx, 4, seed=7) == 0) & table.has_lm[pool_idx]]
+
+
+def fitting_split(table):
+    """(indices per split, human_pool holdout, rows the models are fit on: train plus the rest of the pool)."""
+    idx = split_indices(table)
+    holdout = pool_holdout(table, idx["human_pool"])
+    return idx, holdout, np.concatenate([idx["train"], np.setdiff1d(idx["human_pool"], holdout)])
 
 
 @click.command()
@@ -71,12 +79,9 @@ def main(target_fpr, target_miss, max_uncertain, fpr_confidence, cheap_fpr, chea
          cascade_disagreement, full_kind, cheap_kind, reference_model, token_cap, out_dir):
     started = time.time()
     source = resolve_reference_model(reference_model)
-    key = f"{LM_FEATURE_VERSION}-{source.sha256[:12]}-cap{token_cap}"
-    table = build_table(key)
-    idx = split_indices(table)
-    holdout = pool_holdout(table, idx["human_pool"])
+    table = build_table(lm_cache_key(source.sha256, token_cap))
+    idx, holdout, train_all = fitting_split(table)
     fit_pool = np.setdiff1d(idx["human_pool"], holdout)
-    train_all = np.concatenate([idx["train"], fit_pool])
     scored = np.concatenate([train_all, holdout, idx["dev"]])
     print(f"rows: {len(table.rows)}; with LM features: {int(table.has_lm.sum())}", flush=True)
 
