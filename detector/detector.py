@@ -17,7 +17,7 @@ from .normalize import normalize_for_scoring
 from .language import LanguageIdentifier
 from .perplexity import PerplexityFeatures
 from .reference_lm import sha256_file
-from .style_fasttext import StyleClassifier
+from .style_fasttext import STYLE_VIEW_VERSION, StyleClassifier
 
 DEFAULT_MODEL_DIR = Path(__file__).resolve().parent.parent / "models" / "default"
 N_REASONS = 3
@@ -67,6 +67,10 @@ class Detector:
         metadata = json.loads(meta_path.read_text())
         if tuple(metadata["features"]) != FULL_FEATURE_NAMES:
             raise ModelDirectoryError(f"{model_dir} was trained on another feature set; retrain it")
+        if metadata.get("style_view") != STYLE_VIEW_VERSION:
+            raise ModelDirectoryError(f"{model_dir}: its style model reads the text view "
+                                      f"{metadata.get('style_view', 'shape-length')!r}, this synthsieve makes "
+                                      f"{STYLE_VIEW_VERSION!r}; retrain it")
         lm = PerplexityFeatures(reference_model=reference_model,
                                 token_cap=token_cap or metadata["token_cap"], device=device,
                                 compile_statistics=compile_statistics)

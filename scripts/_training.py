@@ -144,11 +144,29 @@ CLASSIFIERS = {"additive": AdditiveClassifier, "boosted": BoostedClassifier}
 
 
 def fit_calibrated(X: np.ndarray, y: np.ndarray, rows: list[dict], idx: np.ndarray, seed: int = 0,
-                   kind: str = "additive", **params):
-    """Fit on ~85% of idx and Platt-calibrate on the group-disjoint rest."""
+                   kind: str = "additive", calibrate_on: np.ndarray | None = None, **params):
+    """Fit on ~85% of idx and Platt-calibrate on the group-disjoint rest (only the rows where
+    `calibrate_on`, a mask over all rows, is true, when given)."""
     calibration = group_folds(rows, idx, 7, seed + 1) == 0
     model = CLASSIFIERS[kind](**params).fit(X[idx[~calibration]], y[idx[~calibration]])
-    return model.calibrate(X[idx[calibration]], y[idx[calibration]])
+    held = idx[calibration]
+    if calibrate_on is not None:
+        held = held[calibrate_on[held]]
+    return model.calibrate(X[held], y[held])
+
+
+def fit_full_model(table: Table, X_full: np.ndarray, idx: np.ndarray, kind: str, seed: int = 0):
+    """The classifier over all features, fit on every row of idx.
+
+    Most rows have no cached LM features (they cost ~0.3 s each on CPU); the trees send a missing LM
+    feature down a learned branch, so those rows still teach the style, stylometry and hygiene splits,
+    which need many documents, while the LM rows teach the LM splits. Measured on all of dev.jsonl:
+    AUROC 0.956 fit on all 40k rows against 0.937 on the 7.5k LM rows alone. Calibration uses LM rows
+    only, since every scored document has LM features. The additive model imputes missing values with
+    the median, which would teach it that those rows have median LM features, so it fits on LM rows only.
+    """
+    fit_rows = idx if kind == "boosted" else idx[table.has_lm[idx]]
+    return fit_calibrated(X_full, table.y, table.rows, fit_rows, seed=seed, kind=kind, calibrate_on=table.has_lm)
 
 
 def english_judgeable(table: Table, idx: np.ndarray, min_tokens: int = 50) -> np.ndarray:
@@ -156,14 +174,17 @@ def english_judgeable(table: Table, idx: np.ndarray, min_tokens: int = 50) -> np
 
 
 def refit_and_score(table, fit_idx, test_idx, kind, seed=0, style_subsample=8000):
-    """Refit style + full model on fit_idx (LM rows for the classifier) and score test_idx."""
+    """Refit style + full model on fit_idx and score test_idx.
+
+    For time, rows without LM features are subsampled to `style_subsample` (the shipped model uses all).
+    """
     rng = np.random.default_rng(seed)
     with_lm = fit_idx[table.has_lm[fit_idx]]
     extra = np.setdiff1d(fit_idx, with_lm)
-    style_fit = np.concatenate([with_lm, rng.choice(extra, min(style_subsample, len(extra)), replace=False)])
-    style, _ = style_scores(table, np.sort(style_fit), test_idx, k=2, seed=seed)
+    refit = np.sort(np.concatenate([with_lm, rng.choice(extra, min(style_subsample, len(extra)), replace=False)]))
+    style, _ = style_scores(table, refit, test_idx, k=2, seed=seed)
+    model = fit_full_model(table, feature_matrix(table, style, with_lm=True), refit, kind, seed=seed)
     X = feature_matrix(table, style, with_lm=True)
-    model = fit_calibrated(X, table.y, table.rows, with_lm, seed=seed, kind=kind)
     return model.predict_proba(X[test_idx])[:, 1]
 
 

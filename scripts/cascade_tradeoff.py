@@ -23,7 +23,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from detector.evaluation import auroc  # noqa: E402
 from detector.reference_lm import resolve_reference_model  # noqa: E402
 from scripts._data import lm_cache_key  # noqa: E402
-from scripts._training import build_table, english_judgeable, feature_matrix, fit_calibrated, style_scores  # noqa: E402
+from scripts._training import (build_table, english_judgeable, feature_matrix, fit_calibrated,  # noqa: E402
+                               fit_full_model, style_scores)
 from scripts.train_default_model import fitting_split  # noqa: E402
 
 
@@ -37,7 +38,7 @@ def main(as_json):
     style, _ = style_scores(table, train_all, np.concatenate([train_all, dev]))
     X_cheap, X_full = feature_matrix(table, style, with_lm=False), feature_matrix(table, style, with_lm=True)
     cheap = fit_calibrated(X_cheap, table.y, table.rows, train_all, kind="boosted")
-    full = fit_calibrated(X_full, table.y, table.rows, train_all[table.has_lm[train_all]], kind="boosted")
+    full = fit_full_model(table, X_full, train_all, "boosted")
     pc, pf, y = cheap.predict_proba(X_cheap[dev])[:, 1], full.predict_proba(X_full[dev])[:, 1], table.y[dev]
     judgeable = np.isin(dev, english_judgeable(table, dev))
     rows = []

@@ -33,6 +33,9 @@ from scripts._training import (  # noqa: E402
     build_table, feature_matrix, generator_family, refit_and_score)
 
 
+FOLD_KEYS = ("leave_one_domain_out", "leave_one_family_out", "leave_one_task_out")
+
+
 def _indices(table):
     split = table.column("split")
     idx = {name: np.flatnonzero(split == name) for name in ("train", "human_pool", "dev", "grounded_docs")}
@@ -127,15 +130,23 @@ def shipped_model_checks(table, idx, model_dir: Path) -> dict:
 @click.option("--model-dir", default="models/default", type=click.Path(path_type=Path), show_default=True)
 @click.option("--out", "out_path", default="models/generalisation.json", type=click.Path(path_type=Path),
               show_default=True)
-@click.option("--skip-folds", is_flag=True, help="Only the shipped-model checks.")
+@click.option("--skip-folds", is_flag=True,
+              help="Only the shipped-model checks; fold tables already in --out are kept with their model id.")
 def main(model_dir, out_path, skip_folds):
     source = resolve_reference_model(None)
     table = build_table(lm_cache_key(source.sha256))
     idx = _indices(table)
     dev_human = idx["dev"][table.y[idx["dev"]] == 0]
-    report = {"shipped_model": shipped_model_checks(table, idx, model_dir)}
-    kind = json.loads((model_dir / "model.json").read_text())["classifiers"]["full"]
+    metadata = json.loads((model_dir / "model.json").read_text())
+    report = {"model_id": metadata["model_id"], "shipped_model": shipped_model_checks(table, idx, model_dir)}
+    kind = metadata["classifiers"]["full"]
     print(json.dumps(report["shipped_model"], indent=1), flush=True)
+    if skip_folds and out_path.exists():
+        # The fold tables of an earlier run are kept, labelled with the model they were measured on.
+        previous = json.loads(out_path.read_text())
+        for key in FOLD_KEYS:
+            if key in previous:
+                report[key] = {"model_id": previous[key].get("model_id", previous.get("model_id")), **previous[key]}
     if not skip_folds:
         both = np.concatenate([idx["train"], idx["dev"]])
         domains = sorted({table.rows[i]["domain"] for i in idx["train"]})
@@ -154,6 +165,8 @@ def main(model_dir, out_path, skip_folds):
         report["leave_one_task_out"] = leave_one_out(
             table, idx, lambda r: r.get("task") if r.get("label") == "machine" else None,
             ["continuation", "generation", "rewrite", "polish", "expand"], machine_vs_dev_humans, kind)
+        for key in FOLD_KEYS:
+            report[key]["model_id"] = metadata["model_id"]
     out_path.write_text(json.dumps(report, indent=1))
     print(f"wrote {out_path}")
 

@@ -3,7 +3,8 @@
 Reads train.jsonl + human_pool.jsonl for fitting, dev.jsonl for thresholds (plus a held-out slice of
 human_pool, so the false-positive target also holds on human text from outside dev's domains).
 grounded_docs.jsonl is never used here. LM features come from the cache that
-scripts/extract_lm_features.py fills (documents without cached LM features train the cheap model only).
+scripts/extract_lm_features.py fills; documents without them still train the full model (see
+scripts._training.fit_full_model).
 
     python scripts/train_default_model.py [--target-fpr 0.01] [--target-miss 0.05] [--out models/default]
 """
@@ -24,12 +25,14 @@ from detector import __version__  # noqa: E402
 from detector.features import CHEAP_FEATURE_NAMES, FULL_FEATURE_NAMES  # noqa: E402
 from detector.perplexity import LM_FEATURE_VERSION  # noqa: E402
 from detector.reference_lm import resolve_reference_model  # noqa: E402
+from detector.style_fasttext import STYLE_VIEW_VERSION  # noqa: E402
 from detector.thresholds import (cascade_cutoff, error_rates, threshold_for_abstention, threshold_for_fpr,
                                  threshold_for_fpr_bound, threshold_for_miss_rate)  # noqa: E402
 from detector.evaluation import auroc  # noqa: E402
 from scripts._data import lm_cache_key  # noqa: E402
 from scripts._training import (  # noqa: E402
-    build_table, english_judgeable, feature_matrix, fit_calibrated, group_folds, out_of_domain_human_scores,
+    build_table, english_judgeable, feature_matrix, fit_calibrated, fit_full_model, group_folds,
+    out_of_domain_human_scores,
     style_scores)
 
 
@@ -90,7 +93,7 @@ def main(target_fpr, target_miss, max_uncertain, fpr_confidence, cheap_fpr, chea
     X_full = feature_matrix(table, style, with_lm=True)
     cheap_model = fit_calibrated(X_cheap, table.y, table.rows, train_all, kind=cheap_kind)
     train_lm = train_all[table.has_lm[train_all]]
-    full_model = fit_calibrated(X_full, table.y, table.rows, train_lm, kind=full_kind)
+    full_model = fit_full_model(table, X_full, train_all, full_kind)
 
     dev_lm = idx["dev"][table.has_lm[idx["dev"]]]
     dev_en = english_judgeable(table, dev_lm)
@@ -139,11 +142,13 @@ def main(target_fpr, target_miss, max_uncertain, fpr_confidence, cheap_fpr, chea
                         for d in sorted(set(unseen_domain))}
     rates = error_rates(p_dev[y_dev == 0], p_dev[y_dev == 1], suspect)
     metadata = {
-        "model_id": f"synthsieve-default-{time.strftime('%Y%m%d')}",
+        # Date and time: two models trained on one day must not share an id.
+        "model_id": f"synthsieve-default-{time.strftime('%Y%m%dT%H%MZ', time.gmtime(started))}",
         "synthsieve_version": __version__,
         "features": list(FULL_FEATURE_NAMES),
         "cheap_features": list(CHEAP_FEATURE_NAMES),
         "lm_feature_version": LM_FEATURE_VERSION,
+        "style_view": STYLE_VIEW_VERSION,
         "reference_model_id": source.model_id,
         "reference_model_hash": source.sha256,
         "token_cap": token_cap,
@@ -168,7 +173,7 @@ def main(target_fpr, target_miss, max_uncertain, fpr_confidence, cheap_fpr, chea
                         "dev_decided_alone_share": float(((pc_dev < low) | (pc_dev >= high)).mean())},
         # Measured where decisions use `suspect` (judgeable documents), so flagged = suspected there.
         "error_rates": {**rates, "threshold": suspect,
-                        "measured_on": "dev.jsonl sample: English documents of >= 50 tokens"},
+                        "measured_on": "dev.jsonl documents with cached LM features: English, >= 50 tokens"},
         "training": {
             "train_rows": int(len(idx["train"])), "human_pool_rows_fit": int(len(fit_pool)),
             "rows_with_lm_features": int(len(train_lm)), "dev_rows_with_lm_features": int(len(dev_lm)),

@@ -54,6 +54,20 @@ def test_missing_model_directory_is_a_clear_error(tmp_path):
         Detector.load(model_dir=tmp_path)
 
 
+def test_model_trained_on_another_style_view_is_refused(tmp_path):
+    import shutil
+
+    from detector.detector import DEFAULT_MODEL_DIR
+
+    model_dir = tmp_path / "model"
+    shutil.copytree(DEFAULT_MODEL_DIR, model_dir)
+    meta = json.loads((model_dir / "model.json").read_text())
+    meta["style_view"] = "shape-length"
+    (model_dir / "model.json").write_text(json.dumps(meta))
+    with pytest.raises(ModelDirectoryError, match="shape-length"):
+        Detector.load(model_dir=model_dir)
+
+
 def test_score_cli_reports_bad_inputs_and_scores_the_rest(tiny_reference_model, tmp_path):
     rows = shared_rows("dev", limit=2, language="en")
     good = []

@@ -5,7 +5,7 @@ import pytest
 
 from detector.language import LanguageIdentifier
 from detector.minhash import document_minhash, minhash_signature
-from detector.style_fasttext import StyleClassifier, topic_free_view
+from detector.style_fasttext import StyleClassifier, frequency_class, topic_free_view
 from detector.evaluation import auroc
 from tests.conftest import shared_rows
 
@@ -13,10 +13,19 @@ SHIPPED_STYLE = Path(__file__).resolve().parent.parent / "models" / "default" / 
 
 
 def test_topic_free_view_keeps_structure_and_drops_subject():
+    # Same shapes and frequency classes, different subjects.
     a = topic_free_view("The surgeon examined the patient, and the results were clear.")
-    b = topic_free_view("The striker examined the visitor, and the players were tired.")
+    b = topic_free_view("The nurse examined the doctor, and the players were ready.")
     assert a == b
     assert "surgeon" not in a and "the" in a and "," in a
+
+
+def test_view_carries_word_frequency_class_not_the_word():
+    assert [frequency_class(w) for w in ("people", "examined", "tapestry", "qwzxv")] == ["5", "4", "3", "0"]
+    common, rare = topic_free_view("They said it was good."), topic_free_view("They opined it was adroit.")
+    assert common != rare and "opined" not in rare and "adroit" not in rare
+    # Curly and straight apostrophes are the same word.
+    assert frequency_class("don\u2019t") == frequency_class("don't") == "5"
 
 
 def test_view_marks_newlines_and_numbers():
@@ -34,7 +43,8 @@ def test_style_classifier_learns_and_round_trips(tmp_path):
     assert p[len(human):].mean() > p[: len(human)].mean()
     model.save(tmp_path / "style.ftz")
     loaded = StyleClassifier.load(tmp_path / "style.ftz")
-    np.testing.assert_allclose(loaded.predict_proba(texts[:20]), model.predict_proba(texts[:20]), atol=0.05)
+    # The saved model scores exactly as the fitted one: the classifier is trained on the fitted one's scores.
+    np.testing.assert_allclose(loaded.predict_proba(texts), model.predict_proba(texts), atol=1e-6)
 
     assert model.fit_auroc_ is not None and model.fit_auroc_ >= model.min_fit_auroc
 
