@@ -183,8 +183,8 @@ def refit_and_score(table, fit_idx, test_idx, kind, seed=0, style_subsample=8000
     extra = np.setdiff1d(fit_idx, with_lm)
     refit = np.sort(np.concatenate([with_lm, rng.choice(extra, min(style_subsample, len(extra)), replace=False)]))
     style, _ = style_scores(table, refit, test_idx, k=2, seed=seed)
-    model = fit_full_model(table, feature_matrix(table, style, with_lm=True), refit, kind, seed=seed)
     X = feature_matrix(table, style, with_lm=True)
+    model = fit_full_model(table, X, refit, kind, seed=seed)
     return model.predict_proba(X[test_idx])[:, 1]
 
 

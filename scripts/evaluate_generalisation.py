@@ -33,7 +33,7 @@ from scripts._training import (  # noqa: E402
     build_table, feature_matrix, generator_family, refit_and_score)
 
 
-FOLD_KEYS = ("leave_one_domain_out", "leave_one_family_out", "leave_one_task_out")
+FOLD_KEYS = {"domain": "leave_one_domain_out", "family": "leave_one_family_out", "task": "leave_one_task_out"}
 
 
 def _indices(table):
@@ -130,9 +130,15 @@ def shipped_model_checks(table, idx, model_dir: Path) -> dict:
 @click.option("--model-dir", default="models/default", type=click.Path(path_type=Path), show_default=True)
 @click.option("--out", "out_path", default="models/generalisation.json", type=click.Path(path_type=Path),
               show_default=True)
-@click.option("--skip-folds", is_flag=True,
-              help="Only the shipped-model checks; fold tables already in --out are kept with their model id.")
-def main(model_dir, out_path, skip_folds):
+@click.option("--folds", default="all", show_default=True,
+              help="Which held-out refits to run: all, or a comma list of domain, family, task. Fold tables not "
+                   "run are kept from --out, labelled with the model they were measured on.")
+@click.option("--skip-folds", is_flag=True, help="Only the shipped-model checks.")
+def main(model_dir, out_path, folds, skip_folds):
+    wanted = set(FOLD_KEYS) if folds == "all" else set(folds.split(",")) if not skip_folds else set()
+    if wanted - set(FOLD_KEYS):
+        raise click.BadParameter(f"unknown fold kind(s) {sorted(wanted - set(FOLD_KEYS))}; use {', '.join(FOLD_KEYS)}",
+                                 param_hint="--folds")
     source = resolve_reference_model(None)
     table = build_table(lm_cache_key(source.sha256))
     idx = _indices(table)
@@ -141,32 +147,31 @@ def main(model_dir, out_path, skip_folds):
     report = {"model_id": metadata["model_id"], "shipped_model": shipped_model_checks(table, idx, model_dir)}
     kind = metadata["classifiers"]["full"]
     print(json.dumps(report["shipped_model"], indent=1), flush=True)
-    if skip_folds and out_path.exists():
-        # The fold tables of an earlier run are kept, labelled with the model they were measured on.
+    if out_path.exists():
+        # Fold tables not re-run are kept from the earlier run, labelled with the model they were measured on.
         previous = json.loads(out_path.read_text())
-        for key in FOLD_KEYS:
-            if key in previous:
+        for name, key in FOLD_KEYS.items():
+            if name not in wanted and key in previous:
                 report[key] = {"model_id": previous[key].get("model_id", previous.get("model_id")), **previous[key]}
-    if not skip_folds:
-        both = np.concatenate([idx["train"], idx["dev"]])
-        domains = sorted({table.rows[i]["domain"] for i in idx["train"]})
-        print("leave-one-domain-out", flush=True)
-        report["leave_one_domain_out"] = leave_one_out(
-            table, idx, lambda r: r.get("domain"), domains, lambda held: both[held[both]], kind)
-        print("leave-one-generator-family-out", flush=True)
+    both = np.concatenate([idx["train"], idx["dev"]])
 
-        def machine_vs_dev_humans(held):
-            return np.concatenate([both[held[both] & (table.y[both] == 1)], dev_human])
+    def machine_vs_dev_humans(held):
+        return np.concatenate([both[held[both] & (table.y[both] == 1)], dev_human])
 
-        report["leave_one_family_out"] = leave_one_out(
-            table, idx, lambda r: generator_family(r.get("generator")),
-            ["GPT", "Claude", "Gemini", "Llama", "other open models"], machine_vs_dev_humans, kind)
-        print("leave-one-task-out", flush=True)
-        report["leave_one_task_out"] = leave_one_out(
-            table, idx, lambda r: r.get("task") if r.get("label") == "machine" else None,
-            ["continuation", "generation", "rewrite", "polish", "expand"], machine_vs_dev_humans, kind)
-        for key in FOLD_KEYS:
-            report[key]["model_id"] = metadata["model_id"]
+    runs = {
+        "domain": (lambda r: r.get("domain"), sorted({table.rows[i]["domain"] for i in idx["train"]}),
+                   lambda held: both[held[both]]),
+        "family": (lambda r: generator_family(r.get("generator")),
+                   ["GPT", "Claude", "Gemini", "Llama", "other open models"], machine_vs_dev_humans),
+        "task": (lambda r: r.get("task") if r.get("label") == "machine" else None,
+                 ["continuation", "generation", "rewrite", "polish", "expand"], machine_vs_dev_humans),
+    }
+    for name in ("domain", "family", "task"):
+        if name in wanted:
+            print(f"leave-one-{name}-out", flush=True)
+            key_of, conditions, test_builder = runs[name]
+            report[FOLD_KEYS[name]] = {"model_id": metadata["model_id"],
+                                       **leave_one_out(table, idx, key_of, conditions, test_builder, kind)}
     out_path.write_text(json.dumps(report, indent=1))
     print(f"wrote {out_path}")
 

@@ -146,7 +146,12 @@ def main() -> None:
         "## Development metrics", "",
     ]
     shipped = gen.get("shipped_model")
-    if dev_eval:
+    if dev_eval and dev_eval.get("model") != meta["model_id"]:
+        out += [f"**`synthsieve eval` was last run on an earlier model, `{dev_eval.get('model')}`, and not yet on "
+                f"`{meta['model_id']}`.** Its figures (`models/eval_dev.json`): AUROC {num(dev_eval['auroc'])}, TPR at "
+                f"1% FPR {num(dev_eval['tpr_at_1pct_fpr'])}. The shipped model's figures on all of dev from cached "
+                "features follow.", ""]
+    elif dev_eval:
         out += [f"`{dev_eval.get('command', 'synthsieve eval DEV_SAMPLE --json')}`:", "",
                 f"- n = {dev_eval['n']}, AUROC **{num(dev_eval['auroc'])}**, TPR at 1% FPR {num(dev_eval['tpr_at_1pct_fpr'])}, "
                 f"TPR at 0.1% FPR {num(dev_eval['tpr_at_0_1pct_fpr'])}, F1 {num(dev_eval['f1'])}, uncertain share "
