@@ -33,19 +33,23 @@ LABEL_MACHINE = "__label__machine"
 LABEL_HUMAN = "__label__human"
 
 
+def _zipf_class(frequency: float) -> str:
+    zipf = math.log10(frequency) + 9
+    return "0" if zipf < 1 else "1" if zipf < 3 else "3" if zipf < 4 else "4" if zipf < 5 else "5"
+
+
 @functools.cache
-def _english_frequencies() -> dict[str, float]:
+def _english_frequency_classes() -> dict[str, str]:
+    """Word -> class, computed once: the view looks up every content word of every document."""
     from wordfreq import get_frequency_dict
 
-    return get_frequency_dict("en", wordlist="best")
+    return {word: _zipf_class(f) for word, f in get_frequency_dict("en", wordlist="best").items() if f > 0}
 
 
 def frequency_class(word: str) -> str:
     """Zipf class (log10 of uses per billion words) in general English: 0 unknown or rarer than 1,
     then <3, 3-4, 4-5, >=5 (the most common few thousand words)."""
-    frequency = _english_frequencies().get(word.lower().replace("’", "'"), 0.0)
-    zipf = math.log10(frequency) + 9 if frequency > 0 else 0.0
-    return "0" if zipf < 1 else "1" if zipf < 3 else "3" if zipf < 4 else "4" if zipf < 5 else "5"
+    return _english_frequency_classes().get(word.lower().replace("\u2019", "'"), "0")
 
 
 def _shape(word: str) -> str:
