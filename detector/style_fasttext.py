@@ -121,7 +121,7 @@ class StyleClassifier:
         # is retried with another seed, then at half the learning rate. The first attempt is the
         # configured one, so a fit that succeeds first time is unchanged by the retries.
         check = list(range(0, len(texts), max(1, len(texts) // 2000)))
-        attempts = [(self.lr, self.seed), (self.lr, self.seed + 1), (self.lr / 2, self.seed), (self.lr / 2, self.seed + 1)]
+        attempts = [(lr, seed) for lr in (self.lr, self.lr / 2) for seed in (self.seed, self.seed + 1)]
         tried = []
         try:
             for lr, seed in attempts:

@@ -83,7 +83,8 @@ def test_style_classifier_keeps_a_retry_that_learned(monkeypatch):
     # The first fit's self-check is made to fail; later ones are the real measurement.
     monkeypatch.setattr(style_module, "auroc",
                         lambda y, p: checks.append(1) or (0.28 if len(checks) == 1 else original_auroc(y, p)))
-    model = StyleClassifier(epoch=5).fit(texts, labels)
+    # The bar is low on purpose: this checks which fit is kept, not how well it learned (tested above).
+    model = StyleClassifier(min_fit_auroc=0.5).fit(texts, labels)
     assert calls == [(0.05, 0), (0.05, 1)]
     assert model.fit_auroc_ == original_auroc(labels, model.predict_proba(texts)) >= model.min_fit_auroc
 
