@@ -54,13 +54,8 @@ def test_style_classifier_learns_and_round_trips(tmp_path):
     assert model.fit_auroc_ is not None and model.fit_auroc_ >= model.min_fit_auroc
 
 
-def _style_rows(n):
-    rows = shared_rows("train", limit=n, language="en")
-    return [r["text"] for r in rows], [int(r["label"] == "machine") for r in rows]
-
-
 def test_style_classifier_refits_then_refuses_a_model_that_did_not_learn(monkeypatch):
-    texts, labels = _style_rows(60)
+    texts, labels = _balanced_rows(30)
     tried = []
     original = StyleClassifier._train
     monkeypatch.setattr(StyleClassifier, "_train",
