@@ -104,3 +104,25 @@ def cascade_cutoff(p_cheap, p_full, y, ground: float, suspect: float, max_auroc_
         if base - auroc(y, mixed) <= max_auroc_loss and changed <= max_disagreement:
             best = float(c)
     return best
+
+
+def cascade_costs(p_cheap, p_full, y, decided_alone, ground: float, suspect: float, judged=None) -> dict:
+    """What letting the cheap stage decide `decided_alone` documents costs against the full model.
+
+    The cascade's score is the cheap one where it decides alone and the full one elsewhere; the
+    return value holds the share the LM still reads, the AUROC of both, the loss in points, and the
+    share of the alone-decided documents whose three-way decision changed. `judged` (a mask) limits
+    that share to the documents the thresholds decide on: the others are uncertain either way.
+    """
+    p_cheap, p_full, y = (np.asarray(a, dtype=float) for a in (p_cheap, p_full, y))
+    alone = np.asarray(decided_alone, dtype=bool)
+    mixed = np.where(alone, p_cheap, p_full)
+    full_auroc, cascade_auroc = auroc(y, p_full), auroc(y, mixed)
+    if full_auroc is None:
+        raise ValueError("both classes are needed to measure a cascade's cost")
+    counted = alone if judged is None else alone & np.asarray(judged, dtype=bool)
+    changed = _three_way(p_cheap[counted], ground, suspect) != _three_way(p_full[counted], ground, suspect)
+    return {"decided_alone": float(alone.mean()), "lm_reads": float(1.0 - alone.mean()),
+            "auroc_full": full_auroc, "auroc_cascade": cascade_auroc,
+            "auroc_loss_points": 100.0 * (full_auroc - cascade_auroc),
+            "decisions_changed": float(changed.mean()) if counted.any() else 0.0}

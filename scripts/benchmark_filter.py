@@ -29,8 +29,13 @@ GOAL_SPEEDUP = 5.0
 GOAL_AUROC_LOSS = 0.01
 
 
+def benchmark_rows(n_docs: int, seed: int) -> list[dict]:
+    """The benchmark corpus: dev documents stratified by generator and domain."""
+    return stratified_sample(load_split("dev"), n_docs, keys=("generator", "domain"), seed=seed)
+
+
 def build_corpus(path: Path, n_docs: int, seed: int) -> int:
-    rows = stratified_sample(load_split("dev"), n_docs, keys=("generator", "domain"), seed=seed)
+    rows = benchmark_rows(n_docs, seed)
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w", encoding="utf-8") as handle:
         for row in rows:

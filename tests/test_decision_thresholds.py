@@ -3,7 +3,8 @@ import pytest
 
 from detector.decision import GROUNDED, SUSPECTED, UNCERTAIN, Thresholds, decide
 from detector.evaluation import auroc
-from detector.thresholds import cascade_cutoff, error_rates, threshold_for_fpr, threshold_for_miss_rate
+from detector.thresholds import (cascade_costs, cascade_cutoff, error_rates, threshold_for_fpr,
+                                 threshold_for_miss_rate)
 
 T = Thresholds(suspect=0.9, ground=0.3, overwhelming=0.99, min_tokens=50)
 
@@ -101,3 +102,21 @@ def test_cascade_cutoff_respects_the_decision_disagreement_budget():
     p_cheap = np.r_[np.full(100, 0.1), np.full(100, 0.3)]  # same ranking, other decisions for machines
     assert cascade_cutoff(p_cheap, p_full, y, ground=0.5, suspect=0.9, max_disagreement=0.02) <= 0.3
     assert cascade_cutoff(p_cheap, p_full, y, ground=0.5, suspect=0.9, max_disagreement=0.6) == 0.9
+
+
+def test_cascade_costs_measure_the_mixed_score_and_the_changed_decisions():
+    y = np.r_[np.zeros(4), np.ones(4)]
+    p_full = np.array([0.1, 0.2, 0.3, 0.35, 0.4, 0.8, 0.95, 0.97])
+    # The cheap stage puts one machine document (index 4) below every human one.
+    p_cheap = np.array([0.2, 0.1, 0.3, 0.6, 0.05, 0.8, 0.95, 0.97])
+    alone = np.array([True, True, False, False, True, True, False, False])
+    costs = cascade_costs(p_cheap, p_full, y, alone, ground=0.5, suspect=0.9)
+    assert costs["decided_alone"] == costs["lm_reads"] == 0.5
+    assert costs["auroc_full"] == auroc(y, p_full) == 1.0
+    assert costs["auroc_cascade"] == auroc(y, np.where(alone, p_cheap, p_full)) == 0.75
+    assert costs["auroc_loss_points"] == pytest.approx(25.0)
+    assert costs["decisions_changed"] == 0.0  # the four alone-decided documents keep their decisions
+    costs = cascade_costs(p_cheap, p_full, y, np.ones(8, bool), ground=0.5, suspect=0.9)
+    assert costs["decisions_changed"] == pytest.approx(1 / 8)  # index 3: uncertain, grounded by the full model
+    judged = np.r_[np.ones(4, bool), np.zeros(4, bool)]
+    assert cascade_costs(p_cheap, p_full, y, np.ones(8, bool), 0.5, 0.9, judged=judged)["decisions_changed"] == 0.25
