@@ -173,15 +173,18 @@ def english_judgeable(table: Table, idx: np.ndarray, min_tokens: int = 50) -> np
     return idx[(table.language[idx] == "en") & (table.n_tokens[idx] >= min_tokens)]
 
 
-def refit_and_score(table, fit_idx, test_idx, kind, seed=0, style_subsample=8000):
-    """Refit style + full model on fit_idx and score test_idx.
-
-    For time, rows without LM features are subsampled to `style_subsample` (the shipped model uses all).
-    """
+def refit_rows(table, fit_idx, seed=0, style_subsample=8000) -> np.ndarray:
+    """The rows a held-out refit uses: every row with LM features, and for time `style_subsample` of
+    the others (the shipped model uses all)."""
     rng = np.random.default_rng(seed)
     with_lm = fit_idx[table.has_lm[fit_idx]]
     extra = np.setdiff1d(fit_idx, with_lm)
-    refit = np.sort(np.concatenate([with_lm, rng.choice(extra, min(style_subsample, len(extra)), replace=False)]))
+    return np.sort(np.concatenate([with_lm, rng.choice(extra, min(style_subsample, len(extra)), replace=False)]))
+
+
+def refit_and_score(table, fit_idx, test_idx, kind, seed=0, style_subsample=8000):
+    """Refit style + full model on refit_rows(fit_idx) and score test_idx."""
+    refit = refit_rows(table, fit_idx, seed, style_subsample)
     style, _ = style_scores(table, refit, test_idx, k=2, seed=seed)
     X = feature_matrix(table, style, with_lm=True)
     model = fit_full_model(table, X, refit, kind, seed=seed)
