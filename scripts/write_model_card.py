@@ -40,7 +40,9 @@ def fold_table(block: dict, title: str, command: str, model_id: str) -> list[str
         lines.append(f"| {name} | {r['n']} | {r['n_machine']} | {num(r['auroc'])} | "
                      f"{r.get('english_judgeable_n', 'n/a')} | {num(r.get('english_judgeable_auroc'))} |")
     lines += ["", f"Mean AUROC {num(block['mean_auroc'])}; worst: **{block['worst']}** ({num(block['worst_auroc'])})."]
-    if block.get("english_judgeable_mean_auroc") is not None:
+    if not any("english_judgeable_n" in r for r in block["folds"].values()):
+        lines.append("The English-judgeable column was added after this table was measured; a re-run fills it.")
+    elif block.get("english_judgeable_mean_auroc") is not None:
         lines.append(f"On the English documents of at least 50 tokens (the ones the thresholds decide; folds "
                      f"with at least 20 documents of each class there: {block['english_judgeable_n_folds']}): mean "
                      f"{num(block['english_judgeable_mean_auroc'])}; worst: **{block['english_judgeable_worst']}** "
