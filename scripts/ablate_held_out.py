@@ -3,7 +3,8 @@
 Each fold is refit as scripts/evaluate_generalisation.py refits it (style model included, rows without
 LM features subsampled to 8,000), then every configuration's classifier is fit on the same rows and
 style scores, and scored on the held-out documents the thresholds decide (English, >= 50 tokens).
-The style scores of each fold are cached in WORKDIR, so adding a configuration costs only its fits.
+The style scores of each fold are cached in WORKDIR under the style view's version, so adding a
+configuration costs only its fits; empty WORKDIR after the training data changes.
 
     python scripts/ablate_held_out.py [--configs base,no_style,...] [--workdir .cache/ablate]
 
@@ -26,6 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from detector.evaluation import auroc  # noqa: E402
 from detector.features import FULL_FEATURE_NAMES  # noqa: E402
 from detector.reference_lm import resolve_reference_model  # noqa: E402
+from detector.style_fasttext import STYLE_VIEW_VERSION  # noqa: E402
 from scripts._data import lm_cache_key  # noqa: E402
 from scripts._training import (build_table, english_judgeable, feature_matrix, fit_calibrated,  # noqa: E402
                                generator_family, refit_rows, style_scores)
@@ -86,7 +88,7 @@ def main(configs, workdir):
     for fold, (held, test) in folds(table, idx).items():
         test = english_judgeable(table, test[table.has_lm[test]])
         fit = refit_rows(table, idx["fit"][~held[idx["fit"]]])
-        path = workdir / f"style-{fold.replace(' ', '_').replace(':', '_')}.npy"
+        path = workdir / f"style-{STYLE_VIEW_VERSION}-{fold.replace(' ', '_').replace(':', '_')}.npy"
         if path.exists():
             style = np.load(path)
         else:

@@ -24,6 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from detector.classifier import load_classifier  # noqa: E402
 from detector.decision import Thresholds, judgeable  # noqa: E402
+from detector.evaluation import auroc  # noqa: E402
 from detector.reference_lm import resolve_reference_model  # noqa: E402
 from detector.style_fasttext import StyleClassifier  # noqa: E402
 from detector.thresholds import cascade_costs  # noqa: E402
@@ -56,9 +57,10 @@ def tradeoff(y, p_cheap, p_full, judge, thresholds, shipped_cut: float) -> dict:
             for share in JUDGEABLE_SHARES] + [("shipped cut-off", shipped_cut)]
     for label, cut in cuts:
         alone = ~judge | (p_cheap < cut)
-        rows.append({"rule": label, "cut": float(cut),
+        rows.append({"rule": label, "cut": float(cut) if np.isfinite(cut) else None,
                      **cascade_costs(p_cheap, p_full, y, alone, thresholds.ground, thresholds.suspect, judged=judge)})
-    return {"n": int(len(y)), "non_judgeable_share": float((~judge).mean()), "cascade": rows}
+    return {"n": int(len(y)), "non_judgeable_share": float((~judge).mean()), "auroc_cheap": auroc(y, p_cheap),
+            "cascade": rows}
 
 
 @click.command()
@@ -83,10 +85,10 @@ def main(model_dir, benchmark_docs, seed, as_json):
     for name in ("dev", "benchmark_corpus"):
         part = out[name]
         print(f"\n{name}: n={part['n']}, not judgeable {part['non_judgeable_share']:.1%}, full model AUROC "
-              f"{part['cascade'][0]['auroc_full']:.4f}")
+              f"{part['cascade'][0]['auroc_full']:.4f}, cheap model {part['auroc_cheap']:.4f}")
         print(f"{'cheap stage decides alone':40s} {'alone':>6s} {'LM reads':>8s} {'AUROC':>7s} {'lost':>6s} {'changed':>7s}")
         for r in part["cascade"]:
-            label = f"{r['rule']} (< {r['cut']:.3f})" if np.isfinite(r["cut"]) else r["rule"]
+            label = r["rule"] if r["cut"] is None else f"{r['rule']} (< {r['cut']:.3f})"
             print(f"{label:40s} "
                   f"{r['decided_alone']:6.1%} {r['lm_reads']:8.1%} {r['auroc_cascade']:.4f} "
                   f"{r['auroc_loss_points']:6.2f} {r['decisions_changed']:7.1%}")
