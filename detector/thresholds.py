@@ -99,11 +99,17 @@ def cascade_cutoff(p_cheap, p_full, y, ground: float, suspect: float, max_auroc_
         below = p_cheap < c
         if not below.any():
             continue
-        mixed = np.where(below, p_cheap, p_full)
-        changed = (_three_way(p_cheap[below], ground, suspect) != _three_way(p_full[below], ground, suspect)).mean()
-        if base - auroc(y, mixed) <= max_auroc_loss and changed <= max_disagreement:
+        loss = base - auroc(y, np.where(below, p_cheap, p_full))
+        if loss <= max_auroc_loss and _decisions_changed(p_cheap, p_full, below, ground, suspect) <= max_disagreement:
             best = float(c)
     return best
+
+
+def _decisions_changed(p_cheap, p_full, mask, ground: float, suspect: float) -> float:
+    """Share of the documents in `mask` whose three-way decision differs between the two scores."""
+    if not mask.any():
+        return 0.0
+    return float((_three_way(p_cheap[mask], ground, suspect) != _three_way(p_full[mask], ground, suspect)).mean())
 
 
 def cascade_costs(p_cheap, p_full, y, decided_alone, ground: float, suspect: float, judged=None) -> dict:
@@ -121,8 +127,7 @@ def cascade_costs(p_cheap, p_full, y, decided_alone, ground: float, suspect: flo
     if full_auroc is None:
         raise ValueError("both classes are needed to measure a cascade's cost")
     counted = alone if judged is None else alone & np.asarray(judged, dtype=bool)
-    changed = _three_way(p_cheap[counted], ground, suspect) != _three_way(p_full[counted], ground, suspect)
     return {"decided_alone": float(alone.mean()), "lm_reads": float(1.0 - alone.mean()),
             "auroc_full": full_auroc, "auroc_cascade": cascade_auroc,
             "auroc_loss_points": 100.0 * (full_auroc - cascade_auroc),
-            "decisions_changed": float(changed.mean()) if counted.any() else 0.0}
+            "decisions_changed": _decisions_changed(p_cheap, p_full, counted, ground, suspect)}

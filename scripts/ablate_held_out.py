@@ -31,7 +31,7 @@ from detector.style_fasttext import STYLE_VIEW_VERSION  # noqa: E402
 from scripts._data import lm_cache_key  # noqa: E402
 from scripts._training import (build_table, english_judgeable, feature_matrix, fit_calibrated,  # noqa: E402
                                generator_family, refit_rows, style_scores)
-from scripts.evaluate_generalisation import _indices  # noqa: E402
+from scripts.evaluate_generalisation import _indices, held_out_test  # noqa: E402
 
 NAMES = np.array(FULL_FEATURE_NAMES)
 CONFIGS = ("base", "no_style", "no_stylometry", "lm_only", "lm_style", "reg", "english", "additive")
@@ -41,17 +41,15 @@ HARD_DOMAINS = ("student_essay", "PersonalCommunication", "Code", "MedicalText",
 
 def folds(table, idx) -> dict:
     """name -> (mask of held-out rows, test indices); 'dev' holds nothing out."""
-    both = np.concatenate([idx["train"], idx["dev"]])
-    dev_human = idx["dev"][table.y[idx["dev"]] == 0]
     family = np.array([generator_family(r.get("generator")) for r in table.rows])
     domain = table.column("domain")
     out = {}
     for name in HARD_FAMILIES:
         held = family == name
-        out[f"family:{name}"] = (held, np.concatenate([both[held[both] & (table.y[both] == 1)], dev_human]))
+        out[f"family:{name}"] = (held, held_out_test(table, idx, held, machine_only=True))
     for name in HARD_DOMAINS:
         held = domain == name
-        out[f"domain:{name}"] = (held, both[held[both]])
+        out[f"domain:{name}"] = (held, held_out_test(table, idx, held, machine_only=False))
     out["dev"] = (np.zeros(len(table.rows), bool), idx["dev"])
     return out
 

@@ -44,6 +44,16 @@ def _indices(table):
     return idx
 
 
+def held_out_test(table, idx, held: np.ndarray, machine_only: bool) -> np.ndarray:
+    """Test documents of a fold: the held-out part of train and dev (both classes), or for families and
+    tasks, which only machine text has, its machine texts against dev's human texts."""
+    both = np.concatenate([idx["train"], idx["dev"]])
+    if not machine_only:
+        return both[held[both]]
+    dev_human = idx["dev"][table.y[idx["dev"]] == 0]
+    return np.concatenate([both[held[both] & (table.y[both] == 1)], dev_human])
+
+
 def leave_one_out(table, idx, key_of, conditions, test_builder, kind):
     results = {}
     for name in conditions:
@@ -159,7 +169,6 @@ def main(model_dir, out_path, folds, skip_folds):
     source = resolve_reference_model(None)
     table = build_table(lm_cache_key(source.sha256))
     idx = _indices(table)
-    dev_human = idx["dev"][table.y[idx["dev"]] == 0]
     metadata = json.loads((model_dir / "model.json").read_text())
     report = {"model_id": metadata["model_id"], "shipped_model": shipped_model_checks(table, idx, model_dir)}
     kind = metadata["classifiers"]["full"]
@@ -170,14 +179,12 @@ def main(model_dir, out_path, folds, skip_folds):
         for name, key in FOLD_KEYS.items():
             if name not in wanted and key in previous:
                 report[key] = {"model_id": previous[key].get("model_id", previous.get("model_id")), **previous[key]}
-    both = np.concatenate([idx["train"], idx["dev"]])
-
     def machine_vs_dev_humans(held):
-        return np.concatenate([both[held[both] & (table.y[both] == 1)], dev_human])
+        return held_out_test(table, idx, held, machine_only=True)
 
     runs = {
         "domain": (lambda r: r.get("domain"), sorted({table.rows[i]["domain"] for i in idx["train"]}),
-                   lambda held: both[held[both]]),
+                   lambda held: held_out_test(table, idx, held, machine_only=False)),
         "family": (lambda r: generator_family(r.get("generator")),
                    ["GPT", "Claude", "Gemini", "Llama", "other open models"], machine_vs_dev_humans),
         "task": (lambda r: r.get("task") if r.get("label") == "machine" else None,
