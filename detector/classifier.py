@@ -179,13 +179,15 @@ class AdditiveClassifier(_CalibratedClassifier):
 
 class BoostedClassifier(_CalibratedClassifier):
     def __init__(self, max_iter: int = 400, learning_rate: float = 0.05, max_leaf_nodes: int = 15,
-                 min_samples_leaf: int = 40, l2_regularization: float = 1.0, random_state: int = 0):
+                 min_samples_leaf: int = 40, l2_regularization: float = 1.0, random_state: int = 0,
+                 monotonic_cst: list[int] | None = None):
         self.max_iter = max_iter
         self.learning_rate = learning_rate
         self.max_leaf_nodes = max_leaf_nodes
         self.min_samples_leaf = min_samples_leaf
         self.l2_regularization = l2_regularization
         self.random_state = random_state
+        self.monotonic_cst = monotonic_cst
 
     def fit(self, X, y, sample_weight=None):
         from sklearn.ensemble import HistGradientBoostingClassifier
@@ -194,7 +196,7 @@ class BoostedClassifier(_CalibratedClassifier):
         self.pipeline_ = HistGradientBoostingClassifier(
             max_iter=self.max_iter, learning_rate=self.learning_rate, max_leaf_nodes=self.max_leaf_nodes,
             min_samples_leaf=self.min_samples_leaf, l2_regularization=self.l2_regularization,
-            early_stopping=False, random_state=self.random_state)
+            early_stopping=False, random_state=self.random_state, monotonic_cst=self.monotonic_cst)
         self.pipeline_.fit(X, y, sample_weight=weights)
         self.n_features_in_ = X.shape[1]
         self.classes_ = np.array([0, 1])

@@ -3,18 +3,26 @@
 Each fold is refit as scripts/evaluate_generalisation.py refits it (style model included, rows without
 LM features subsampled to 8,000), then every configuration's classifier is fit on the same rows and
 style scores, and scored on the held-out documents the thresholds decide (English, >= 50 tokens).
-The style scores of each fold are cached in WORKDIR under the style view's version, so adding a
-configuration costs only its fits; empty WORKDIR after the training data changes.
+Every variant is also scored on all the fold's documents (the pooled AUROC the held-out targets are
+set on) and on those not in English (where each class has 20 of them). The style scores of each fold are cached in WORKDIR
+under the style view's version, so adding a configuration costs only its fits; empty WORKDIR after
+the training data changes.
 
-    python scripts/ablate_held_out.py [--configs base,no_style,...] [--workdir .cache/ablate]
+    python scripts/ablate_held_out.py [--configs base,no_style,...] [--workdir .cache/ablate] \
+        [--out models/ablation_held_out.json]
 
 Configurations: base (the shipped recipe), no_style (without the style fastText score),
 no_stylometry, lm_only, lm_style (LM features and the style score), reg (smaller, more regularised
-trees), english (fit on English rows only), additive (the spline-additive model on LM rows).
+trees), english (fit on English rows only), additive (the spline-additive model on LM rows),
+monotone_lm (the trees may only move the score one way in each zero-shot LM statistic, the way the
+zero-shot literature reads it), language_std (every feature re-expressed against the human documents
+of the same identified language: minus their median, over their interquartile range; a test of
+whether the detector's language gap is an offset).
 """
 
 from __future__ import annotations
 
+import json
 import sys
 import time
 from pathlib import Path
@@ -34,7 +42,14 @@ from scripts._training import (build_table, english_judgeable, feature_matrix, f
 from scripts.evaluate_generalisation import _indices, held_out_test  # noqa: E402
 
 NAMES = np.array(FULL_FEATURE_NAMES)
-CONFIGS = ("base", "no_style", "no_stylometry", "lm_only", "lm_style", "reg", "english", "additive")
+CONFIGS = ("base", "no_style", "no_stylometry", "lm_only", "lm_style", "reg", "english", "additive",
+           "monotone_lm", "language_std")
+# +1: higher reads as machine-like in the zero-shot literature (likelihood, top-k shares, Fast-DetectGPT),
+# -1: as human-like (entropy, log-rank, surprisal spread, Binoculars' ratio).
+LM_DIRECTION = {"lm_mean_loglik": 1, "lm_mean_entropy": -1, "lm_mean_logrank": -1, "lm_top1_share": 1,
+                "lm_top10_share": 1, "lm_top100_share": 1, "lm_top1000_share": 1, "lm_surprisal_std": -1,
+                "lm_fast_detectgpt": 1, "lm_binoculars_ratio": -1}
+MIN_HUMANS_PER_LANGUAGE = 50
 HARD_FAMILIES = ("GPT", "other open models")
 HARD_DOMAINS = ("student_essay", "PersonalCommunication", "Code", "MedicalText", "Sports", "LegalDocument")
 
@@ -69,42 +84,103 @@ def configuration(name: str, table, fit):
         return columns, "boosted", {}, fit[table.language[fit] == "en"]
     if name == "additive":
         return columns, "additive", {}, fit[table.has_lm[fit]]
+    if name == "monotone_lm":
+        return columns, "boosted", dict(monotonic_cst=[LM_DIRECTION.get(n, 0) for n in NAMES]), fit
     return columns, "boosted", {}, fit
+
+
+def language_standardised(X, table, fit) -> np.ndarray:
+    """X with each language's features centred on the median of its human fit rows and scaled by their
+    interquartile range (pooled human statistics for languages with too few human rows, and for scales
+    of zero)."""
+    humans = fit[table.y[fit] == 0]
+
+    def robust(rows):
+        q25, q50, q75 = np.nanpercentile(X[rows], [25, 50, 75], axis=0)
+        return q50, q75 - q25
+
+    pooled_median, pooled_iqr = robust(humans)
+    pooled_iqr = np.where(pooled_iqr > 0, pooled_iqr, np.nan_to_num(np.nanstd(X[humans], axis=0)))
+    pooled_iqr = np.where(pooled_iqr > 0, pooled_iqr, 1.0)
+    out = (X - pooled_median) / pooled_iqr
+    for language in set(table.language[humans]):
+        rows = humans[table.language[humans] == language]
+        if len(rows) < MIN_HUMANS_PER_LANGUAGE:
+            continue
+        median, iqr = robust(rows)
+        median = np.where(np.isnan(median), pooled_median, median)
+        mask = table.language == language
+        out[mask] = (X[mask] - median) / np.where(iqr > 0, iqr, pooled_iqr)
+    return out
 
 
 @click.command()
 @click.option("--configs", default=",".join(CONFIGS), show_default=True)
 @click.option("--workdir", default=".cache/ablate", show_default=True, type=click.Path(path_type=Path))
-def main(configs, workdir):
+@click.option("--out", "out_path", type=click.Path(path_type=Path), default=None,
+              help="Also write the per-fold AUROCs (English judgeable, pooled, not English), their means and "
+                   "each LM statistic's own AUROC per fold as JSON.")
+def main(configs, workdir, out_path):
     names = [c for c in configs.split(",") if c]
     if set(names) - set(CONFIGS):
         raise click.BadParameter(f"unknown: {sorted(set(names) - set(CONFIGS))}", param_hint="--configs")
     table = build_table(lm_cache_key(resolve_reference_model(None).sha256))
     idx = _indices(table)
     workdir.mkdir(parents=True, exist_ok=True)
-    results: dict[str, dict[str, float]] = {}
+    results: dict[str, dict[str, dict]] = {}
+    single_lm_feature: dict[str, dict[str, float]] = {}
     for fold, (held, test) in folds(table, idx).items():
-        test = english_judgeable(table, test[table.has_lm[test]])
+        test = test[table.has_lm[test]]
+        subsets = {"english_judgeable": np.isin(test, english_judgeable(table, test)),
+                   "pooled": np.ones(len(test), bool), "not_english": table.language[test] != "en"}
         fit = refit_rows(table, idx["fit"][~held[idx["fit"]]])
-        path = workdir / f"style-{STYLE_VIEW_VERSION}-{fold.replace(' ', '_').replace(':', '_')}.npy"
+        path = workdir / f"style-all-{STYLE_VIEW_VERSION}-{fold.replace(' ', '_').replace(':', '_')}.npy"
         if path.exists():
             style = np.load(path)
         else:
             style, _ = style_scores(table, fit, test, k=2, seed=0)
             np.save(path, style)
         X = feature_matrix(table, style, with_lm=True)
+        judged = test[subsets["english_judgeable"]]
+        # Each zero-shot statistic on its own (higher = machine), for reading the variants against.
+        single_lm_feature[fold] = {n: auroc(table.y[judged], X[judged, j])
+                                   for j, n in enumerate(NAMES) if n.startswith("lm_")}
         for name in names:
             started = time.time()
             columns, kind, params, rows = configuration(name, table, fit)
-            model = fit_calibrated(X[:, columns], table.y, table.rows, rows, kind=kind,
+            Xc = language_standardised(X, table, rows) if name == "language_std" else X
+            model = fit_calibrated(Xc[:, columns], table.y, table.rows, rows, kind=kind,
                                    calibrate_on=table.has_lm, **params)
-            results.setdefault(name, {})[fold] = auroc(table.y[test], model.predict_proba(X[test][:, columns])[:, 1])
-            print(f"{name:14s} {fold:30s} {results[name][fold]:.3f} ({time.time() - started:.0f}s)", flush=True)
+            p = model.predict_proba(Xc[test][:, columns])[:, 1]
+            results.setdefault(name, {})[fold] = {
+                f"{subset}_auroc": _auroc_if_enough(table.y[test][mask], p[mask]) for subset, mask in subsets.items()}
+            print(f"{name:14s} {fold:30s} " + "  ".join(f"{k} {_fmt(v)}" for k, v in results[name][fold].items())
+                  + f" ({time.time() - started:.0f}s)", flush=True)
+    summary = {}
     for name, by_fold in results.items():
-        held_out = [v for k, v in by_fold.items() if k != "dev"]
-        print(f"{name:14s} mean of held-out folds {np.mean(held_out):.3f}  "
-              + "  ".join(f"{k}={v:.3f}" for k, v in by_fold.items()))
+        summary[name] = {"folds": by_fold}
+        for subset in subsets:
+            values = [v[f"{subset}_auroc"] for k, v in by_fold.items() if k != "dev"]
+            values = [v for v in values if v is not None]
+            summary[name][f"mean_held_out_{subset}_auroc"] = float(np.mean(values)) if values else None
+    for subset in subsets:
+        print(f"mean over held-out folds, {subset}:")
+        for name, by_fold in results.items():
+            print(f"  {name:14s} {_fmt(summary[name][f'mean_held_out_{subset}_auroc'])}  "
+                  + "  ".join(f"{k}={_fmt(v[f'{subset}_auroc'])}" for k, v in by_fold.items()))
+    if out_path:
+        out_path.write_text(json.dumps({"configurations": summary,
+                                        "single_lm_feature_english_judgeable_auroc": single_lm_feature}, indent=1))
+        print(f"wrote {out_path}")
 
+
+def _auroc_if_enough(y, p, min_per_class: int = 20):
+    """AUROC where each class has min_per_class documents, else None (a few documents say nothing)."""
+    return auroc(y, p) if min(int(y.sum()), int(len(y) - y.sum())) >= min_per_class else None
+
+
+def _fmt(value) -> str:
+    return "  n/a" if value is None else f"{value:.3f}"
 
 if __name__ == "__main__":
     main()

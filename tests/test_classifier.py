@@ -90,3 +90,21 @@ def test_boosted_classifier_learns_interactions_explains_and_round_trips(tmp_pat
     model.save(tmp_path, "b")
     loaded = load_classifier(tmp_path, "b")
     np.testing.assert_allclose(loaded.predict_proba(X), model.predict_proba(X))
+
+
+def test_boosted_classifier_monotonic_constraint_holds_and_survives_save_load(tmp_path):
+    from detector.classifier import BoostedClassifier, load_classifier
+
+    rng = np.random.default_rng(6)
+    X = rng.normal(size=(1500, 2))
+    # Feature 0 raises P(machine) except in a narrow band where it lowers it; the constraint forbids the dip.
+    y = (rng.random(1500) < 1 / (1 + np.exp(-(2 * X[:, 0] - 6 * (np.abs(X[:, 0] - 0.5) < 0.3))))).astype(int)
+    grid = np.column_stack([np.linspace(-2, 2, 200), np.zeros(200)])
+    free = BoostedClassifier(max_iter=200, min_samples_leaf=10).fit(X, y).calibrate(X, y)
+    constrained = BoostedClassifier(max_iter=200, min_samples_leaf=10, monotonic_cst=[1, 0]).fit(X, y).calibrate(X, y)
+    assert np.diff(free.predict_proba(grid)[:, 1]).min() < -0.05  # the data has the dip
+    assert np.diff(constrained.predict_proba(grid)[:, 1]).min() >= -1e-12
+    constrained.save(tmp_path, "m")
+    loaded = load_classifier(tmp_path, "m")
+    assert loaded.monotonic_cst == [1, 0]
+    np.testing.assert_allclose(loaded.predict_proba(grid), constrained.predict_proba(grid))
