@@ -4,9 +4,10 @@ Each fold is refit as scripts/evaluate_generalisation.py refits it (style model 
 LM features subsampled to 8,000), then every configuration's classifier is fit on the same rows and
 style scores, and scored on the held-out documents the thresholds decide (English, >= 50 tokens).
 Every variant is also scored on all the fold's documents (the pooled AUROC the held-out targets are
-set on) and on those not in English (where each class has MIN_PER_CLASS of them). The style scores
-of each fold are cached in WORKDIR under the style view's version, so adding a configuration costs
-only its fits; empty WORKDIR after the training data changes.
+set on) and on those not in English (where each class has enough documents, as
+evaluate_generalisation.auroc_if_enough decides). The style scores of each fold are cached in WORKDIR
+under the style view's version, so adding a configuration costs only its fits; empty WORKDIR after
+the training data changes.
 
     python scripts/ablate_held_out.py [--configs base,no_style,...] [--workdir .cache/ablate] \
         [--out models/ablation_held_out.json]
@@ -39,7 +40,7 @@ from detector.style_fasttext import STYLE_VIEW_VERSION  # noqa: E402
 from scripts._data import lm_cache_key  # noqa: E402
 from scripts._training import (build_table, english_judgeable, feature_matrix, fit_calibrated,  # noqa: E402
                                generator_family, refit_rows, style_scores)
-from scripts.evaluate_generalisation import MIN_PER_CLASS, _indices, held_out_test  # noqa: E402
+from scripts.evaluate_generalisation import _indices, auroc_if_enough, held_out_test  # noqa: E402
 
 NAMES = np.array(FULL_FEATURE_NAMES)
 CONFIGS = ("base", "no_style", "no_stylometry", "lm_only", "lm_style", "reg", "english", "additive",
@@ -153,7 +154,7 @@ def main(configs, workdir, out_path):
                                    calibrate_on=table.has_lm, **params)
             p = model.predict_proba(Xc[test][:, columns])[:, 1]
             results.setdefault(name, {})[fold] = {
-                f"{subset}_auroc": _auroc_if_enough(table.y[test][mask], p[mask]) for subset, mask in subsets.items()}
+                f"{subset}_auroc": auroc_if_enough(table.y[test][mask], p[mask]) for subset, mask in subsets.items()}
             print(f"{name:14s} {fold:30s} " + "  ".join(f"{k} {_fmt(v)}" for k, v in results[name][fold].items())
                   + f" ({time.time() - started:.0f}s)", flush=True)
     summary = {}
@@ -172,11 +173,6 @@ def main(configs, workdir, out_path):
         out_path.write_text(json.dumps({"configurations": summary,
                                         "single_lm_feature_english_judgeable_auroc": single_lm_feature}, indent=1))
         print(f"wrote {out_path}")
-
-
-def _auroc_if_enough(y, p):
-    """AUROC where each class has MIN_PER_CLASS documents, else None (a few documents say nothing)."""
-    return auroc(y, p) if min(int(y.sum()), int(len(y) - y.sum())) >= MIN_PER_CLASS else None
 
 
 def _fmt(value) -> str:

@@ -69,16 +69,21 @@ def leave_one_out(table, idx, key_of, conditions, test_builder, kind):
         # Measured only where both classes have MIN_PER_CLASS documents: a held-out language domain holds
         # a handful of English documents, whose AUROC says nothing.
         judged = np.isin(test_idx, english_judgeable(table, test_idx))
-        n_judged_machine = int(table.y[test_idx][judged].sum())
-        enough = min(n_judged_machine, int(judged.sum()) - n_judged_machine) >= MIN_PER_CLASS
         results[name] = {"auroc": auroc(table.y[test_idx], p), "n": int(len(test_idx)),
                          "n_machine": int(table.y[test_idx].sum()),
-                         "english_judgeable_auroc": auroc(table.y[test_idx][judged], p[judged]) if enough else None,
-                         "english_judgeable_n": int(judged.sum()), "english_judgeable_n_machine": n_judged_machine}
+                         "english_judgeable_auroc": auroc_if_enough(table.y[test_idx][judged], p[judged]),
+                         "english_judgeable_n": int(judged.sum()),
+                         "english_judgeable_n_machine": int(table.y[test_idx][judged].sum())}
         print(f"  {name}: AUROC {results[name]['auroc']:.3f} (n={len(test_idx)}), English judgeable "
               f"{results[name]['english_judgeable_auroc'] or float('nan'):.3f} (n={int(judged.sum())}), "
               f"{time.time() - started:.0f}s", flush=True)
     return {"folds": results, **_summary(results, "auroc"), **_summary(results, "english_judgeable_auroc")}
+
+
+def auroc_if_enough(y, p):
+    """AUROC where each class has MIN_PER_CLASS documents, else None (a few documents say nothing)."""
+    n_machine = int(np.sum(y))
+    return auroc(y, p) if min(n_machine, len(y) - n_machine) >= MIN_PER_CLASS else None
 
 
 def _summary(results: dict, key: str) -> dict:
