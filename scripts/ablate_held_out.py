@@ -6,8 +6,8 @@ style scores, and scored on the held-out documents the thresholds decide (Englis
 Every variant is also scored on all the fold's documents (the pooled AUROC the held-out targets are
 set on) and on those not in English (where each class has enough documents, as
 evaluate_generalisation.auroc_if_enough decides). The style scores of each fold are cached in WORKDIR
-under the style view's version, so adding a configuration costs only its fits; empty WORKDIR after
-the training data changes.
+under the style view's version and a hash of the fold's fit rows, so adding a configuration costs only
+its fits, and new LM rows (which change the fit rows) get new style scores.
 
     python scripts/ablate_held_out.py [--configs base,no_style,...] [--workdir .cache/ablate] \
         [--out models/ablation_held_out.json]
@@ -18,11 +18,15 @@ trees), english (fit on English rows only), additive (the spline-additive model 
 monotone_lm (the trees may only move the score one way in each zero-shot LM statistic, the way the
 zero-shot literature reads it), language_std (every feature re-expressed against the human documents
 of the same identified language: minus their median, over their interquartile range; a test of
-whether the detector's language gap is an offset).
+whether the detector's language gap is an offset), lm_rows_25 and lm_rows_50 (the shipped recipe with
+the LM features of all but a random quarter or half of the fit rows that have them hidden: a learning
+curve of the LM rows, on the same fit rows and style scores, for judging what extracting LM features
+for more training rows would buy).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import sys
 import time
@@ -44,7 +48,8 @@ from scripts.evaluate_generalisation import _indices, auroc_if_enough, held_out_
 
 NAMES = np.array(FULL_FEATURE_NAMES)
 CONFIGS = ("base", "no_style", "no_stylometry", "lm_only", "lm_style", "reg", "english", "additive",
-           "monotone_lm", "language_std")
+           "monotone_lm", "language_std", "lm_rows_25", "lm_rows_50")
+LM_ROW_SHARES = {"lm_rows_25": 0.25, "lm_rows_50": 0.5}
 # +1: higher reads as machine-like in the zero-shot literature (likelihood, top-k shares, Fast-DetectGPT),
 # -1: as human-like (entropy, log-rank, surprisal spread, Binoculars' ratio).
 LM_DIRECTION = {"lm_mean_loglik": 1, "lm_mean_entropy": -1, "lm_mean_logrank": -1, "lm_top1_share": 1,
@@ -90,6 +95,24 @@ def configuration(name: str, table, fit):
     return columns, "boosted", {}, fit
 
 
+def hide_lm_features(X, table, fit, share: float, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """X with the LM features of all but a random `share` of fit's LM rows set missing, and the mask of
+    rows that still have LM features (calibration uses only those, as it does in the shipped recipe)."""
+    with_lm = fit[table.has_lm[fit]]
+    hidden = np.random.default_rng(seed).permutation(with_lm)[int(round(share * len(with_lm))):]
+    out = X.copy()
+    out[np.ix_(hidden, np.flatnonzero(np.char.startswith(NAMES, "lm_")))] = np.nan
+    calibrate_on = table.has_lm.copy()
+    calibrate_on[hidden] = False
+    return out, calibrate_on
+
+
+def style_cache_path(workdir: Path, fold: str, table, fit) -> Path:
+    """Per fold, style view version and fit rows: a cache made from other fit rows is never read."""
+    rows = hashlib.sha1("\n".join(table.rows[i]["id"] for i in fit).encode()).hexdigest()[:10]
+    return workdir / f"style-{STYLE_VIEW_VERSION}-{fold.replace(' ', '_').replace(':', '_')}-{rows}.npy"
+
+
 def language_standardised(X, table, fit) -> np.ndarray:
     """X with each language's features centred on the median of its human fit rows and scaled by their
     interquartile range (pooled human statistics for languages with too few human rows, and for scales
@@ -130,12 +153,14 @@ def main(configs, workdir, out_path):
     workdir.mkdir(parents=True, exist_ok=True)
     results: dict[str, dict[str, dict]] = {}
     single_lm_feature: dict[str, dict[str, float]] = {}
+    fit_rows_with_lm: dict[str, int] = {}
     for fold, (held, test) in folds(table, idx).items():
         test = test[table.has_lm[test]]
         subsets = {"english_judgeable": np.isin(test, english_judgeable(table, test)),
                    "pooled": np.ones(len(test), bool), "not_english": table.language[test] != "en"}
         fit = refit_rows(table, idx["fit"][~held[idx["fit"]]])
-        path = workdir / f"style-all-{STYLE_VIEW_VERSION}-{fold.replace(' ', '_').replace(':', '_')}.npy"
+        fit_rows_with_lm[fold] = int(table.has_lm[fit].sum())
+        path = style_cache_path(workdir, fold, table, fit)
         if path.exists():
             style = np.load(path)
         else:
@@ -149,9 +174,13 @@ def main(configs, workdir, out_path):
         for name in names:
             started = time.time()
             columns, kind, params, rows = configuration(name, table, fit)
-            Xc = language_standardised(X, table, rows) if name == "language_std" else X
+            Xc, calibrate_on = X, table.has_lm
+            if name == "language_std":
+                Xc = language_standardised(X, table, rows)
+            elif name in LM_ROW_SHARES:
+                Xc, calibrate_on = hide_lm_features(X, table, rows, LM_ROW_SHARES[name])
             model = fit_calibrated(Xc[:, columns], table.y, table.rows, rows, kind=kind,
-                                   calibrate_on=table.has_lm, **params)
+                                   calibrate_on=calibrate_on, **params)
             p = model.predict_proba(Xc[test][:, columns])[:, 1]
             results.setdefault(name, {})[fold] = {
                 f"{subset}_auroc": auroc_if_enough(table.y[test][mask], p[mask]) for subset, mask in subsets.items()}
@@ -170,7 +199,7 @@ def main(configs, workdir, out_path):
             print(f"  {name:14s} {_fmt(summary[name][f'mean_held_out_{subset}_auroc'])}  "
                   + "  ".join(f"{k}={_fmt(v[f'{subset}_auroc'])}" for k, v in by_fold.items()))
     if out_path:
-        out_path.write_text(json.dumps({"configurations": summary,
+        out_path.write_text(json.dumps({"configurations": summary, "fit_rows_with_lm": fit_rows_with_lm,
                                         "single_lm_feature_english_judgeable_auroc": single_lm_feature}, indent=1))
         print(f"wrote {out_path}")
 

@@ -5,6 +5,8 @@ Inputs (each written by the command named in the card):
   models/generalisation.json          scripts/evaluate_generalisation.py
   models/eval_dev.json                synthsieve eval ... --json (optional)
   models/benchmark.json               scripts/benchmark_throughput.py --json (optional)
+  models/ablation_held_out.json       scripts/ablate_held_out.py --out ... (optional)
+  models/lm_rows_curve.json           scripts/ablate_held_out.py --configs lm_rows_25,lm_rows_50,base (optional)
 """
 
 from __future__ import annotations
@@ -61,12 +63,33 @@ def _ablation_limit(ablation: dict | None) -> list[str]:
             "variant lifts every fold; the README lists them all."]
 
 
+def _lm_rows_curve(curve: dict | None) -> list[str]:
+    """The learning curve of the LM rows: what extracting LM features for more training rows buys."""
+    if not curve:
+        return []
+    held_out = [n for fold, n in curve["fit_rows_with_lm"].items() if fold != "dev"]
+    rows = sum(held_out) / len(held_out)
+    configs = curve["configurations"]
+    points = [(share, configs[name]) for share, name in ((0.25, "lm_rows_25"), (0.5, "lm_rows_50"), (1.0, "base"))]
+    listed = ", ".join(f"{share * rows:,.0f} rows {num(c['mean_held_out_english_judgeable_auroc'])} / "
+                       f"{num(c['mean_held_out_pooled_auroc'])}" for share, c in points)
+    gains = [b[1]["mean_held_out_pooled_auroc"] - a[1]["mean_held_out_pooled_auroc"] for a, b in zip(points, points[1:])]
+    return [f"- More LM rows buy little. On the same eight folds, fit with about {rows:,.0f} LM rows (train rows "
+            "extracted by `python scripts/extract_lm_features.py --train 16000`; fit rows and style scores fixed, "
+            "LM features hidden for all but a random share: `python scripts/ablate_held_out.py --configs "
+            "lm_rows_25,lm_rows_50,base --out models/lm_rows_curve.json`), the mean AUROC, English judgeable / "
+            f"pooled, is {listed}; on dev {', '.join(num(c['folds']['dev']['pooled_auroc']) for _, c in points)} "
+            f"pooled. Each doubling of the LM rows gained {' and '.join(f'{100 * g:+.1f}' for g in gains)} points "
+            "pooled; at that rate LM features for every training row would not close the held-out gap."]
+
+
 def main() -> None:
     meta = _load("default/model.json")
     gen = _load("generalisation.json") or {}
     dev_eval = _load("eval_dev.json")
     bench = _load("benchmark.json")
     ablation = _load("ablation_held_out.json")
+    curve = _load("lm_rows_curve.json")
     t = meta["thresholds"]
     src = meta["threshold_sources"]
     training = meta["training"]
@@ -248,6 +271,7 @@ def main() -> None:
             "generators, domains and attack styles (paraphrasing, perturbation). They are necessary, not sufficient.",
             f"- LM features are cached for {training['rows_with_lm_features']} of the training rows (they are costly on "
             "CPU); the full model learns its LM splits from those alone.",
+            *_lm_rows_curve(curve),
             "- Training is not bit-for-bit reproducible: fastText sometimes diverges and is retried in a fresh process, "
             "so thresholds move in the third decimal between training runs.",
             ""]
