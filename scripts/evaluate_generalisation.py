@@ -165,9 +165,9 @@ def shipped_model_checks(table, idx, model_dir: Path) -> dict:
 @click.option("--folds", default="all", show_default=True,
               help="Which held-out refits to run: all, or a comma list of domain, family, task. Fold tables not "
                    "run are kept from --out, labelled with the model they were measured on.")
-@click.option("--skip-folds", is_flag=True, help="Only the shipped-model checks.")
+@click.option("--skip-folds", is_flag=True, help="Only the shipped-model checks (overrides --folds).")
 def main(model_dir, out_path, folds, skip_folds):
-    wanted = set(FOLD_KEYS) if folds == "all" else set(folds.split(",")) if not skip_folds else set()
+    wanted = set() if skip_folds else set(FOLD_KEYS) if folds == "all" else set(folds.split(","))
     if wanted - set(FOLD_KEYS):
         raise click.BadParameter(f"unknown fold kind(s) {sorted(wanted - set(FOLD_KEYS))}; use {', '.join(FOLD_KEYS)}",
                                  param_hint="--folds")
