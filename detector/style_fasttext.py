@@ -29,6 +29,8 @@ _KEEP = frozenset(FUNCTION_WORDS) | frozenset(
      "的", "了", "是", "在", "和", "也", "就", "都", "而", "与", "着", "或", "我", "你", "他", "这", "那"])
 # Recorded in model.json: a style model only reads the view it was trained on.
 STYLE_VIEW_VERSION = "shape-length-zipf1"
+# Style scores cached by scripts are keyed by it: fits made before each ran in a fresh process differ.
+STYLE_FIT_VERSION = "fresh-process-1"
 LABEL_MACHINE = "__label__machine"
 LABEL_HUMAN = "__label__human"
 

@@ -40,7 +40,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from detector.evaluation import auroc  # noqa: E402
 from detector.features import FULL_FEATURE_NAMES  # noqa: E402
 from detector.reference_lm import resolve_reference_model  # noqa: E402
-from detector.style_fasttext import STYLE_VIEW_VERSION  # noqa: E402
+from detector.style_fasttext import STYLE_FIT_VERSION, STYLE_VIEW_VERSION  # noqa: E402
 from scripts._data import lm_cache_key  # noqa: E402
 from scripts._training import (build_table, english_judgeable, feature_matrix, fit_calibrated,  # noqa: E402
                                generator_family, refit_rows, style_scores)
@@ -110,9 +110,10 @@ def hide_lm_features(X, table, fit, share: float, seed: int = 0) -> tuple[np.nda
 
 
 def style_cache_path(workdir: Path, fold: str, table, fit) -> Path:
-    """Per fold, style view version and fit rows: a cache made from other fit rows is never read."""
+    """Per fold, style view and fit versions and fit rows: a cache made otherwise is never read."""
     rows = hashlib.sha1("\n".join(table.rows[i]["id"] for i in fit).encode()).hexdigest()[:10]
-    return workdir / f"style-{STYLE_VIEW_VERSION}-{fold.replace(' ', '_').replace(':', '_')}-{rows}.npy"
+    fold = fold.replace(" ", "_").replace(":", "_")
+    return workdir / f"style-{STYLE_VIEW_VERSION}-{STYLE_FIT_VERSION}-{fold}-{rows}.npy"
 
 
 def language_standardised(X, table, fit) -> np.ndarray:

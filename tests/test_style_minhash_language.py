@@ -54,6 +54,16 @@ def test_style_classifier_learns_and_round_trips(tmp_path):
     assert model.fit_auroc_ is not None and model.fit_auroc_ >= model.min_fit_auroc
 
 
+def test_style_classifier_fit_does_not_depend_on_earlier_fits():
+    """fastText fits in a process that had already fit models once ranked their own training data at
+    AUROC 0.30 (0.81 as a first fit): the same data and seed must give the same model every time."""
+    texts, labels = _balanced_rows()
+    first = StyleClassifier(epoch=5).fit(texts, labels).predict_proba(texts)  # fit refuses a model that did not learn
+    StyleClassifier(epoch=2, seed=5, min_fit_auroc=0.0).fit(texts[::2], labels[::2])
+    again = StyleClassifier(epoch=5).fit(texts, labels).predict_proba(texts)
+    assert first == again
+
+
 def test_style_classifier_refits_then_refuses_a_model_that_did_not_learn(monkeypatch):
     texts, labels = _balanced_rows(30)
     tried = []
