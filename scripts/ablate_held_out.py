@@ -211,5 +211,6 @@ def main(configs, workdir, out_path):
 def _fmt(value) -> str:
     return "  n/a" if value is None else f"{value:.3f}"
 
+
 if __name__ == "__main__":
     main()
