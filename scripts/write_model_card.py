@@ -285,8 +285,9 @@ def main() -> None:
             "- Each style fastText fit runs single-threaded and seeded in a fresh process. Fits made one after another "
             "in one process had degraded (in a held-out refit the third fit ranked its own training data at AUROC 0.30, "
             "against 0.81 as a first fit), so the `suspect` threshold, set from refits without each domain, moved in "
-            "the third decimal between training runs, and the held-out figures measured before this model, the "
-            "ablation and the LM-rows curve included, may carry such fits.",
+            "the third decimal between training runs, and the held-out figures of earlier models may carry such fits. "
+            "Those in this card, the ablation and the LM-rows curve included, were measured with fits in fresh "
+            "processes.",
             ""]
     (MODELS / "MODEL_CARD.md").write_text("\n".join(out))
     print(f"wrote {MODELS / 'MODEL_CARD.md'}")
