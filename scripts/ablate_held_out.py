@@ -18,9 +18,10 @@ trees), english (fit on English rows only), additive (the spline-additive model 
 monotone_lm (the trees may only move the score one way in each zero-shot LM statistic, the way the
 zero-shot literature reads it), unigram_gain (one more feature: how much the LM's context lowers the
 surprisal per word below a unigram model of the document's language, wordfreq's frequencies, over the
-text the LM read; like Binoculars it sets perplexity against how hard the words are), language_std (every feature re-expressed against the human documents
-of the same identified language: minus their median, over their interquartile range; a test of
-whether the detector's language gap is an offset), lm_rows_25 and lm_rows_50 (the shipped recipe with
+text the LM read; like Binoculars it sets perplexity against how hard the words are), language_std
+(every feature re-expressed against the human documents of the same identified language: minus their
+median, over their interquartile range; a test of whether the detector's language gap is an offset),
+lm_rows_25 and lm_rows_50 (the shipped recipe with
 the LM features of all but a random quarter or half of the fit rows that have them hidden: a learning
 curve of the LM rows, on the same fit rows and style scores, for judging what extracting LM features
 for more training rows would buy; they run only when named in --configs).
@@ -124,7 +125,8 @@ def unigram_gain(table, workdir: Path) -> np.ndarray:
     Zipf 1; CJK characters are words; languages wordfreq lacks use English."""
     from wordfreq import available_languages, get_frequency_dict
 
-    key = hashlib.sha1("".join(r["id"] for r in table.rows).encode()).hexdigest()[:10]
+    # Keyed by the rows and their LM features: new LM rows or another reference model make a new file.
+    key = hashlib.sha1("".join(r["id"] for r in table.rows).encode() + table.lm.tobytes()).hexdigest()[:10]
     path = workdir / f"unigram-gain-{key}.npy"
     if path.exists():
         return np.load(path)
