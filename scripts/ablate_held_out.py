@@ -32,7 +32,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import re
 import sys
 import time
 from pathlib import Path
@@ -47,6 +46,7 @@ from detector.features import FULL_FEATURE_NAMES, MAX_FEATURE_CHARS  # noqa: E40
 from detector.normalize import normalize_for_scoring  # noqa: E402
 from detector.perplexity import PerplexityFeatures  # noqa: E402
 from detector.reference_lm import resolve_reference_model  # noqa: E402
+from detector.stylometry import _words  # noqa: E402
 from detector.style_fasttext import STYLE_FIT_VERSION, STYLE_VIEW_VERSION  # noqa: E402
 from scripts._data import lm_cache_key  # noqa: E402
 from scripts._training import (build_table, english_judgeable, feature_matrix, fit_calibrated,  # noqa: E402
@@ -116,9 +116,6 @@ def hide_lm_features(X, table, fit, share: float, seed: int = 0) -> tuple[np.nda
     return out, calibrate_on
 
 
-_UNIGRAM_WORD = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af]|[^\W\d_]+(?:['’][^\W\d_]+)?")
-
-
 def unigram_gain(table, workdir: Path) -> np.ndarray:
     """Per row with LM features: unigram surprisal per word minus the LM's surprisal per word, in nats,
     over the text the LM read (its capped tokens); NaN elsewhere. Words unknown to wordfreq count as
@@ -142,7 +139,7 @@ def unigram_gain(table, workdir: Path) -> np.ndarray:
             language = table.language[i] if table.language[i] in languages else "en"
             if language not in frequencies:
                 frequencies[language] = get_frequency_dict(language)
-            words = [w.lower() for w in _UNIGRAM_WORD.findall(text[:spans[-1][1]])]
+            words = [w for w in _words(text[:spans[-1][1]]) if not w.isdigit()]
             if words:
                 unigram = -np.mean([math.log(max(frequencies[language].get(w, 0.0), 1e-8)) for w in words])
                 gain[i] = unigram + table.lm[i, 0] * len(spans) / len(words)
@@ -199,6 +196,7 @@ def main(configs, workdir, out_path):
     results: dict[str, dict[str, dict]] = {}
     single_lm_feature: dict[str, dict[str, float]] = {}
     fit_rows_with_lm: dict[str, int] = {}
+    gain = unigram_gain(table, workdir) if "unigram_gain" in names else None
     for fold, (held, test) in folds(table, idx).items():
         test = test[table.has_lm[test]]
         subsets = {"english_judgeable": np.isin(test, english_judgeable(table, test)),
@@ -223,7 +221,7 @@ def main(configs, workdir, out_path):
             if name == "language_std":
                 Xc = language_standardised(X, table, rows)
             elif name == "unigram_gain":
-                Xc = np.column_stack([X, unigram_gain(table, workdir)])
+                Xc = np.column_stack([X, gain])
                 columns = np.append(columns, X.shape[1])
             elif name in LM_ROW_SHARES:
                 Xc, calibrate_on = hide_lm_features(X, table, rows, LM_ROW_SHARES[name])

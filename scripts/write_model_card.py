@@ -67,8 +67,7 @@ def _ablation_limit(ablation: dict | None) -> list[str]:
     pooled = {name: c["mean_held_out_pooled_auroc"] for name, c in ablation["configurations"].items()}
     best = max(pooled, key=pooled.get)
     return [f"- Feature-group and classifier variants did not close that gap: on the eight hardest held-out folds "
-            f"(`python scripts/ablate_held_out.py --out models/ablation_held_out.json`"
-            f"{'' if 'fit_rows_with_lm' in ablation else ', run before the LM sample was extended'}) the recipe averages "
+            "(`python scripts/ablate_held_out.py --out models/ablation_held_out.json`) the recipe averages "
             f"{num(pooled['base'])} pooled, and the best variant ({best}) averages {num(pooled[best])}, and no "
             "variant lifts every fold; the README lists them all."]
 
