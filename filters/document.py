@@ -45,7 +45,7 @@ class Document:
 
     ordinal: int
     source: dict
-    id: str | None = None
+    id: str | int | None = None  # the input's own id keeps its JSON type: 1 and "1" are two ids
     text: str | None = None
     fields: dict[str, Any] = field(default_factory=dict)
     date: str | None = None
@@ -60,6 +60,7 @@ class Document:
     cheap_score: Any = None  # the cheap stage's score when it deferred to the LM; its features are reused
     decided_by: str | None = None
     partition: str | None = None
+    duplicate_id: bool = False  # another record of the run has the same id
 
     def send_to_quarantine(self, reason: str, detail: str | None = None, raw: bytes | str | None = None):
         self.quarantine = reason

@@ -53,7 +53,7 @@ def test_jsonl_reasons_ids_sources_and_untouched_fields(tmp_path):
     assert first.id == "a" and first.fields == {"lang": "en", "meta": {"k": [1, 2]}}
     assert first.source == {"file": str(path), "line": 1}
     assert docs[-1].source["line"] == 12
-    assert next(d for d in docs if d.ordinal == 9).id == "42"
+    assert next(d for d in docs if d.ordinal == 9).id == 42  # an integer id keeps its type
     assert next(d for d in docs if d.ordinal == 9).date == "2019-05-04T10:00:00+00:00"
     bad = next(d for d in docs if d.ordinal == 1)
     assert bad.raw == b"{not json" and bad.id  # quarantined records still get an id

@@ -6,6 +6,7 @@ import glob
 import os
 
 from .base import InputSource, Reader, ReaderOptions, derived_id, iso_date
+from detector.inputs import file_problem
 from .jsonl import JsonlReader
 from .parquet import ParquetReader
 from .text import TextDirectoryReader
@@ -44,7 +45,10 @@ def expand_inputs(patterns: list[str]) -> list[InputSource]:
             if not matches:
                 raise InputError(f"no file matches {pattern!r}")
         else:
-            if not os.path.exists(pattern):
+            # A path that names nothing is a typo: a usage error. One that exists but cannot be read
+            # (a broken link, no permission, a FIFO) is quarantined by its reader like any bad file,
+            # so one bad input among many costs its own records, not the run.
+            if not os.path.lexists(pattern):
                 raise InputError(f"{pattern}: no such file or directory")
             matches = [pattern]
         for match in matches:
@@ -60,6 +64,8 @@ def expand_inputs(patterns: list[str]) -> list[InputSource]:
 
 def _source(index: int, path: str) -> InputSource:
     if os.path.isdir(path):
+        # Every entry named *.txt, whatever it is: one that cannot be read (a broken symbolic link, a
+        # FIFO, no permission) becomes its own quarantine row when the reader reaches it.
         files = tuple(sorted(os.path.join(d, f) for d, _, names in os.walk(path) for f in names
                              if f.lower().endswith(".txt")))
         if not files:
@@ -78,4 +84,4 @@ def make_reader(source: InputSource, options: ReaderOptions, start: int = 0, sto
 
 __all__ = ["InputSource", "Reader", "ReaderOptions", "InputError", "JsonlReader", "ParquetReader",
            "TextDirectoryReader", "WarcReader", "expand_inputs", "make_reader", "kind_of", "derived_id",
-           "iso_date"]
+           "iso_date", "file_problem"]

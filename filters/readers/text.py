@@ -5,7 +5,9 @@ from __future__ import annotations
 import os
 from typing import Iterator
 
-from ..document import BINARY, TOO_LARGE, UNDECODABLE, Document
+from detector.inputs import UnreadableInput, open_regular_file
+
+from ..document import BINARY, TOO_LARGE, UNDECODABLE, UNREADABLE_FILE, Document
 from .base import Reader
 
 
@@ -30,10 +32,12 @@ class TextDirectoryReader(Reader):
         doc = Document(ordinal=ordinal, source={"file": path, "offset": 0}, id=relative.replace(os.sep, "/"))
         limit = self.options.max_bytes
         try:
-            with open(path, "rb") as handle:
+            with open_regular_file(path) as handle:  # never blocks on a FIFO; names a broken link
                 data = handle.read(limit + 1)
+        except UnreadableInput as problem:
+            return doc.send_to_quarantine(UNREADABLE_FILE, str(problem))
         except OSError as error:
-            return doc.send_to_quarantine("unreadable_file", f"{type(error).__name__}: {error}")
+            return doc.send_to_quarantine(UNREADABLE_FILE, f"{type(error).__name__}: {error}")
         if len(data) > limit:
             return doc.send_to_quarantine(TOO_LARGE, f"file larger than {limit} bytes", raw=data[:4096])
         if b"\0" in data:
