@@ -7,6 +7,7 @@ detector, never the reverse).
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from collections import Counter
@@ -67,41 +68,106 @@ def cli():
 @cli.command("score")
 @click.argument("paths", nargs=-1, required=True)
 @model_options
+@click.option("--batch-docs", type=click.IntRange(1), default=32, show_default=True,
+              help="Documents read and scored together; each batch's lines are printed as soon as it "
+                   "is scored.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per input, one per line.")
-def score_command(paths, model_dir, reference_model, token_cap, batch_tokens, suspect, ground, as_json):
+def score_command(paths, model_dir, reference_model, token_cap, batch_tokens, suspect, ground, batch_docs,
+                  as_json):
     """Score text files (or '-' for standard input) for machine origin.
 
     For each PATH prints the probability that the text is machine-generated (p_machine), the decision,
     the three features that pushed the score most, the language and the number of LM tokens read.
-    Only the first TOKEN_CAP tokens are scored, and a large file is read only that far.
+    Only the first TOKEN_CAP tokens are scored, and a large file is read only that far. Text is
+    UTF-8, or UTF-16 or UTF-32 when a byte-order mark says so.
+
+    The inputs are streamed: they are read and scored BATCH_DOCS at a time, and each batch's lines
+    are printed, in input order, as soon as it is scored. Memory stays bounded by the batch, and the
+    first lines appear once the first batch is scored, however many PATHs there are. When the
+    inputs make more than one batch, progress goes to standard error: a bar on a terminal, otherwise
+    a line every 30 seconds.
 
     With --json each line is an object with keys path, p_machine, decision, reasons, language,
     n_tokens and model.
 
-    An input that cannot be read (missing, a directory, empty, binary, not UTF-8) is reported on
-    standard error with its path; the other inputs are still scored, and the exit status is 1.
+    An input that cannot be read (missing, a directory, not a regular file such as a FIFO, a broken
+    symbolic link or a link loop, empty or only invisible characters, binary, not valid UTF-8) is
+    reported on standard error with its path, in input order; the other inputs are still scored, and
+    the exit status is 1.
     """
+    from .progress import Progress
+
     detector = load_detector(model_dir, reference_model, token_cap, batch_tokens, suspect, ground)
-    texts, good_paths, failed = [], [], 0
-    for path in paths:
-        try:
-            texts.append(read_document(path, detector.lm.token_cap))
-            good_paths.append(path)
-        except UnreadableInput as exc:
-            click.echo(f"synthsieve: {path}: {exc}", err=True)
-            failed += 1
-    scores = detector.score(texts) if texts else []
-    for path, result in zip(good_paths, scores):
-        if as_json:
-            click.echo(json.dumps({"path": path, "p_machine": round(result.p_machine, 6),
-                                   "decision": result.decision, "reasons": result.reasons,
-                                   "language": result.language, "n_tokens": result.n_tokens,
-                                   "model": detector.model_label}))
-        else:
-            reasons = ", ".join(f"{r['feature']} {r['contribution']:+.2f}" for r in result.reasons)
-            click.echo(f"{path}\t{result.p_machine:.3f}\t{result.decision}\t{result.language}\t"
-                       f"{result.n_tokens} tokens\t{reasons}")
+    progress = Progress(enabled=len(paths) > batch_docs)
+    # With a progress bar on the terminal, lines go through tqdm so they do not tear the bar.
+    write = _bar_writer() if progress.enabled and progress.tty else click.echo
+    failed = 0
+    progress.stage("score", total=len(paths))
+    try:
+        for begin in range(0, len(paths), batch_docs):
+            batch = []  # (path, text or None, error or None): read lazily, one batch at a time
+            for path in paths[begin : begin + batch_docs]:
+                try:
+                    batch.append((path, read_document(path, detector.lm.token_cap), None))
+                except UnreadableInput as exc:
+                    batch.append((path, None, exc))
+            texts = [text for _, text, _ in batch if text is not None]
+            scores = iter(detector.score(texts) if texts else [])
+            lines, decisions = [], Counter()
+            for path, text, error in batch:
+                if error is not None:
+                    # Results before this input go out first, so the two streams keep input order.
+                    if lines:
+                        write("\n".join(lines))
+                        lines = []
+                    write(f"synthsieve: {path}: {error}", err=True)
+                    failed += 1
+                    continue
+                result = next(scores)
+                decisions[result.decision] += 1
+                lines.append(_score_line(path, result, detector.model_label, as_json))
+            if lines:
+                write("\n".join(lines))  # click.echo flushes: the batch is out before the next is read
+            progress.update(len(batch), decisions)
+    except BrokenPipeError:  # `synthsieve score ... | head`: the reader has gone, stop quietly
+        _silence_stdout()
+        sys.exit(1)
+    finally:
+        progress.close()
     sys.exit(1 if failed else 0)
+
+
+def _score_line(path, result, model_label, as_json) -> str:
+    if as_json:
+        return json.dumps({"path": path, "p_machine": round(result.p_machine, 6), "decision": result.decision,
+                           "reasons": result.reasons, "language": result.language,
+                           "n_tokens": result.n_tokens, "model": model_label})
+    reasons = ", ".join(f"{r['feature']} {r['contribution']:+.2f}" for r in result.reasons)
+    return (f"{path}\t{result.p_machine:.3f}\t{result.decision}\t{result.language}\t"
+            f"{result.n_tokens} tokens\t{reasons}")
+
+
+def _bar_writer():
+    from tqdm import tqdm
+
+    def write(message, err=False):
+        stream = sys.stderr if err else sys.stdout
+        if err or stream.isatty():
+            tqdm.write(message, file=stream)
+            stream.flush()
+        else:  # results piped to a file do not touch the bar
+            click.echo(message)
+
+    return write
+
+
+def _silence_stdout() -> None:
+    # Python would report the broken pipe again when it flushes stdout at exit.
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):
+        pass
 
 
 def _read_labelled(path: Path) -> tuple[list[dict], int]:

@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
-import re
 from typing import Iterable, Iterator
+
+from detector import inputs
+from detector.inputs import text_problem
 
 from .document import BINARY, EMPTY, UNDECODABLE, Document
 from .step import PipelineStep
 
-_CONTROL = re.compile("[\u0000-\u0008\u000e-\u001f\u007f]")
-# Share of control characters (tab and newlines excluded) above which a "text" is a binary blob
-# that went through a lenient decoder; real text has next to none.
-_BINARY_CONTROL_SHARE = 0.05
-_PROBE_CHARS = 8192
+# `detector.inputs.text_problem` is the one rule for "is this a text worth scoring" (the `score`
+# command applies it too); each of its answers maps to a quarantine reason and a detail.
+_QUARANTINE = {
+    inputs.LONE_SURROGATE: (UNDECODABLE, "not valid Unicode: a lone surrogate"),
+    inputs.EMPTY: (EMPTY, "the text is empty, or only whitespace and invisible characters"),
+    inputs.BINARY_NUL: (BINARY, "NUL characters: a binary payload, not text"),
+    inputs.BINARY_CONTROL: (BINARY, "control characters: a binary payload, not text"),
+}
 
 
 def scoring_head(text: str, max_chars: int) -> str:
@@ -47,17 +52,9 @@ class Normaliser(PipelineStep):
 
     def _check(self, doc: Document) -> None:
         text = doc.text
-        try:
-            text.encode("utf-8")
-        except UnicodeEncodeError as error:  # lone surrogates from a "\ud800" escape
-            doc.send_to_quarantine(UNDECODABLE, f"not valid Unicode: {error.reason}")
-            return
-        if not text.strip():
-            doc.send_to_quarantine(EMPTY, "the text is empty or only whitespace")
-            return
-        probe = text[:_PROBE_CHARS]
-        if "\0" in probe or len(_CONTROL.findall(probe)) > _BINARY_CONTROL_SHARE * len(probe):
-            doc.send_to_quarantine(BINARY, "control characters: a binary payload, not text")
+        problem = text_problem(text)
+        if problem is not None:
+            doc.send_to_quarantine(*_QUARANTINE[problem])
             return
         doc.scoring_text = scoring_head(text, self.score_chars)
         if len(doc.scoring_text) < len(text):
