@@ -53,6 +53,14 @@ TRUSTED_SKOPS_TYPES = [
 ]
 
 
+class ClassifierFileError(ValueError):
+    """A saved classifier cannot be loaded; the message names the file and the problem."""
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and bool(np.isfinite(value))
+
+
 def _sigmoid(z):
     return 1.0 / (1.0 + np.exp(-np.clip(z, -50, 50)))
 
@@ -115,23 +123,83 @@ class _CalibratedClassifier(BaseEstimator, ClassifierMixin):
 
     @staticmethod
     def load(directory: Path, name: str) -> "_CalibratedClassifier":
+        """Rebuild a saved classifier; a file that cannot be read raises ClassifierFileError (a
+        ValueError) naming it, never the parser's own exception.
+
+        The skops file is only ever read through skops' allow-list (never unpickled): types outside
+        TRUSTED_SKOPS_TYPES are refused before anything is built.
+        """
         import skops.io as sio
 
+        directory = Path(directory)
         pipeline_path = directory / f"{name}.skops"
-        untrusted = set(sio.get_untrusted_types(file=pipeline_path)) - set(TRUSTED_SKOPS_TYPES)
-        if untrusted:
-            raise ValueError(f"{pipeline_path} holds types synthsieve does not load: {sorted(untrusted)}")
-        state = json.loads((directory / f"{name}.json").read_text())
+        state_path = directory / f"{name}.json"
+        state = _read_state(state_path)
         kinds = {cls.__name__: cls for cls in (AdditiveClassifier, BoostedClassifier)}
-        if state.get("kind", "AdditiveClassifier") not in kinds:
-            raise ValueError(f"{directory / name}.json names an unknown classifier kind {state.get('kind')!r}")
-        model = kinds[state.get("kind", "AdditiveClassifier")](**state["params"])
-        model.pipeline_ = sio.load(pipeline_path, trusted=TRUSTED_SKOPS_TYPES)
-        model.platt_ = tuple(state["platt"])
-        model.n_features_in_ = state["n_features_in"]
+        kind = state.get("kind", "AdditiveClassifier")
+        if kind not in kinds:
+            raise ClassifierFileError(f"{state_path} names an unknown classifier kind {kind!r}")
+        cls = kinds[kind]
+        params = state.get("params")
+        if not isinstance(params, dict):
+            raise ClassifierFileError(f"{state_path}: \"params\" must be an object, not {params!r}")
+        unexpected = sorted(set(params) - set(cls._get_param_names()))
+        if unexpected:  # saved by another synthsieve version, or edited
+            raise ClassifierFileError(f"{state_path}: {kind} takes no parameter {', '.join(unexpected)}")
+        platt = state.get("platt")
+        if not (isinstance(platt, list) and len(platt) == 2 and all(map(_is_number, platt))):
+            raise ClassifierFileError(f"{state_path}: \"platt\" must be two numbers, not {platt!r}")
+        n_features = state.get("n_features_in")
+        if not (isinstance(n_features, int) and not isinstance(n_features, bool) and n_features > 0):
+            raise ClassifierFileError(f"{state_path}: \"n_features_in\" must be a positive integer, "
+                                      f"not {n_features!r}")
+
+        # skops reads a zip; anything else (a truncated or non-zip file, a malformed schema) raises
+        # whatever its parser hits (BadZipFile, KeyError, ...), reported here with the file's name.
+        try:
+            untrusted = set(sio.get_untrusted_types(file=pipeline_path)) - set(TRUSTED_SKOPS_TYPES)
+        except OSError:
+            raise
+        except Exception as exc:
+            raise ClassifierFileError(f"{pipeline_path} is not a readable skops file "
+                                      f"({type(exc).__name__}: {exc})") from exc
+        if untrusted:
+            raise ClassifierFileError(f"{pipeline_path} holds types synthsieve does not load: {sorted(untrusted)}")
+        try:
+            pipeline = sio.load(pipeline_path, trusted=TRUSTED_SKOPS_TYPES)
+        except OSError:
+            raise
+        except Exception as exc:
+            raise ClassifierFileError(f"{pipeline_path} cannot be loaded ({type(exc).__name__}: {exc})") from exc
+        expected_type = cls._pipeline_type()
+        if type(pipeline) is not expected_type:
+            raise ClassifierFileError(f"{pipeline_path} holds a {type(pipeline).__name__}, {state_path} "
+                                      f"says {kind} (which saves a {expected_type.__name__})")
+        if getattr(pipeline, "n_features_in_", None) != n_features:
+            raise ClassifierFileError(f"{pipeline_path} reads {getattr(pipeline, 'n_features_in_', None)} features, "
+                                      f"{state_path} says {n_features}")
+
+        model = cls(**params)
+        model.pipeline_ = pipeline
+        model.platt_ = (float(platt[0]), float(platt[1]))
+        model.n_features_in_ = n_features
         model.classes_ = np.array([0, 1])
-        model._set_state(state)
+        try:
+            model._set_state(state)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ClassifierFileError(f"{state_path}: missing or malformed {kind} state "
+                                      f"({type(exc).__name__}: {exc})") from exc
         return model
+
+
+def _read_state(state_path: Path) -> dict:
+    try:
+        state = json.loads(state_path.read_bytes().decode("utf-8"))
+    except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError: their messages lack the file
+        raise ClassifierFileError(f"{state_path} is not valid JSON ({exc})") from exc
+    if not isinstance(state, dict):
+        raise ClassifierFileError(f"{state_path} holds a JSON {type(state).__name__}, not an object")
+    return state
 
 
 class AdditiveClassifier(_CalibratedClassifier):
@@ -173,8 +241,16 @@ class AdditiveClassifier(_CalibratedClassifier):
     def _state(self) -> dict:
         return {"basis_mean": self.basis_mean_.tolist()}
 
+    @staticmethod
+    def _pipeline_type():
+        return Pipeline
+
     def _set_state(self, state: dict) -> None:
-        self.basis_mean_ = np.asarray(state["basis_mean"])
+        basis_mean = np.asarray(state["basis_mean"], dtype=float)
+        if basis_mean.ndim != 1 or len(basis_mean) % self.n_features_in_:
+            raise ValueError(f"basis_mean has shape {basis_mean.shape}, not a multiple of "
+                             f"{self.n_features_in_} features")
+        self.basis_mean_ = basis_mean
 
 
 class BoostedClassifier(_CalibratedClassifier):
@@ -216,8 +292,17 @@ class BoostedClassifier(_CalibratedClassifier):
     def _state(self) -> dict:
         return {"medians": [None if np.isnan(v) else float(v) for v in self.medians_]}
 
+    @staticmethod
+    def _pipeline_type():
+        from sklearn.ensemble import HistGradientBoostingClassifier
+
+        return HistGradientBoostingClassifier
+
     def _set_state(self, state: dict) -> None:
-        self.medians_ = np.array([np.nan if v is None else v for v in state["medians"]], dtype=float)
+        medians = np.array([np.nan if v is None else v for v in state["medians"]], dtype=float)
+        if medians.shape != (self.n_features_in_,):
+            raise ValueError(f"{len(medians)} medians for {self.n_features_in_} features")
+        self.medians_ = medians
 
 
 def load_classifier(directory: Path, name: str) -> _CalibratedClassifier:

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
+import os
+import re
 from pathlib import Path
 
 import numpy as np
@@ -24,7 +27,135 @@ N_REASONS = 3
 
 
 class ModelDirectoryError(RuntimeError):
-    """The model directory is missing, incomplete or inconsistent."""
+    """The model directory is missing, incomplete, corrupt or inconsistent.
+
+    A RuntimeError, so the CLI reports it as one line (`Error: ...`). Every message names the file
+    at fault and what to do about it.
+    """
+
+
+MODEL_JSON = "model.json"
+CLASSIFIER_NAMES = ("full", "cheap")
+STYLE_FILE = "style.ftz"
+# Every file Detector.load reads besides model.json (classifiers: NAME.skops + NAME.json). Training
+# stores their SHA-256 in model.json under "artifacts" and loading refuses a file that differs: a
+# truncated style.ftz still parses and silently moves every score (p 0.80 instead of 0.09 on one
+# document), so parsing alone cannot tell a damaged model from a good one.
+ARTIFACT_FILES = tuple(f"{name}{ext}" for name in CLASSIFIER_NAMES for ext in (".skops", ".json")) + (STYLE_FILE,)
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+_REMEDY = "re-download the model directory or retrain it (scripts/train_default_model.py)"
+
+
+def _add_hashes_command(model_dir: Path) -> str:
+    return f"python -c \"from detector.detector import write_artifact_hashes as w; w('{model_dir}')\""
+
+
+def read_model_json(model_dir: Path) -> tuple[dict, bytes]:
+    """model.json parsed (a JSON object) and its raw bytes; any failure names the file."""
+    meta_path = Path(model_dir) / MODEL_JSON
+    if not meta_path.is_file():
+        raise ModelDirectoryError(f"{model_dir} holds no model.json: not a synthsieve model directory "
+                                  "(train one with scripts/train_default_model.py)")
+    try:
+        raw = meta_path.read_bytes()
+        metadata = json.loads(raw.decode("utf-8"))
+    except OSError as exc:
+        raise ModelDirectoryError(f"{meta_path} cannot be read: {exc}") from exc
+    except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError
+        raise ModelDirectoryError(f"{meta_path} is not valid JSON ({exc}); {_REMEDY}") from exc
+    if not isinstance(metadata, dict):
+        raise ModelDirectoryError(f"{meta_path} holds a JSON {type(metadata).__name__}, not an object; {_REMEDY}")
+    return metadata, raw
+
+
+def compute_artifact_hashes(model_dir: Path) -> dict[str, str]:
+    """SHA-256 of every artifact the loaders read, as stored under model.json's "artifacts"."""
+    model_dir = Path(model_dir)
+    missing = [name for name in ARTIFACT_FILES if not (model_dir / name).is_file()]
+    if missing:
+        raise ModelDirectoryError(f"{model_dir} lacks {', '.join(missing)}: cannot hash an incomplete model "
+                                  "directory")
+    return {name: sha256_file(model_dir / name) for name in ARTIFACT_FILES}
+
+
+def write_artifact_hashes(model_dir: Path, metadata: dict | None = None) -> dict:
+    """Write model.json: `metadata` (default: the present model.json) plus the SHA-256 of every
+    artifact under "artifacts"; returns what was written.
+
+    Training calls this after saving every artifact, so the hashes always describe the files saved.
+    Run on an older model directory, it adds the hashes it lacks: do that only for files you trust
+    as they are, since the hashes then vouch for them.
+    """
+    model_dir = Path(model_dir)
+    if metadata is None:
+        metadata, _ = read_model_json(model_dir)
+    metadata = {**metadata, "artifacts": compute_artifact_hashes(model_dir)}
+    # Same layout as training has always written (indent 1, no trailing newline); replaced atomically
+    # so a reader never sees half a model.json.
+    tmp = model_dir / f".{MODEL_JSON}.tmp"
+    tmp.write_text(json.dumps(metadata, indent=1))
+    os.replace(tmp, model_dir / MODEL_JSON)
+    return metadata
+
+
+def verify_artifacts(model_dir: Path, metadata: dict) -> dict[str, str]:
+    """Check every artifact against the hashes model.json stores; returns them (all verified).
+
+    Needs no reference LM, so a damaged model directory is refused in about a second (hashing ~6 MB).
+    """
+    model_dir = Path(model_dir)
+    meta_path = model_dir / MODEL_JSON
+    stored = metadata.get("artifacts")
+    if stored is None:
+        raise ModelDirectoryError(
+            f"{meta_path} stores no artifact hashes (no \"artifacts\" key): the model was trained before "
+            f"artifact hashes were stored, so its files cannot be checked; retrain it "
+            f"(scripts/train_default_model.py), or, if you trust its files as they are, add them with "
+            f"{_add_hashes_command(model_dir)}")
+    if not (isinstance(stored, dict)
+            and all(isinstance(k, str) and isinstance(v, str) and _SHA256.fullmatch(v) for k, v in stored.items())):
+        raise ModelDirectoryError(f"{meta_path}: \"artifacts\" must map file names to SHA-256 hex digests; {_REMEDY}")
+    unlisted = [name for name in ARTIFACT_FILES if name not in stored]
+    if unlisted:
+        raise ModelDirectoryError(f"{meta_path} stores no hash for {', '.join(unlisted)}; {_REMEDY}")
+    outside = [name for name in stored if name != Path(name).name or name in ("", ".", "..", MODEL_JSON)]
+    if outside:
+        raise ModelDirectoryError(f"{meta_path}: \"artifacts\" names {', '.join(map(repr, outside))}, "
+                                  f"not files of the model directory; {_REMEDY}")
+    problems = []
+    for name in list(ARTIFACT_FILES) + sorted(set(stored) - set(ARTIFACT_FILES)):
+        path, expected = model_dir / name, stored[name]
+        if not path.is_file():
+            problems.append(f"{path} is missing (model.json expects sha256 {expected[:12]}...)")
+            continue
+        actual = sha256_file(path)
+        if actual != expected:
+            problems.append(f"{path} does not match the hash stored at training (expected sha256 {expected[:12]}..., "
+                            f"found {actual[:12]}..., {path.stat().st_size} bytes): corrupt, truncated or from "
+                            "another model")
+    if problems:
+        raise ModelDirectoryError("; ".join(problems) + f"; {_REMEDY}")
+    return {name: stored[name] for name in sorted(stored)}
+
+
+def _check_metadata(model_dir: Path, metadata: dict) -> None:
+    """The fields Detector.load and scoring read, present and of the right type."""
+    meta_path = model_dir / MODEL_JSON
+    required = {"model_id": str, "features": list, "token_cap": int, "thresholds": dict, "cheap_stage": dict}
+    missing = [key for key in required if key not in metadata]
+    if missing:
+        raise ModelDirectoryError(f"{meta_path} lacks {', '.join(missing)}: an incomplete model.json; {_REMEDY}")
+    wrong = [f"{key} (a {type(metadata[key]).__name__}, should be a {kind.__name__})"
+             for key, kind in required.items()
+             if not isinstance(metadata[key], kind) or (kind is int and isinstance(metadata[key], bool))]
+    if wrong:
+        raise ModelDirectoryError(f"{meta_path}: wrong type of {', '.join(wrong)}; {_REMEDY}")
+    if metadata["token_cap"] < 1:
+        raise ModelDirectoryError(f"{meta_path}: token_cap {metadata['token_cap']} is not positive; {_REMEDY}")
+    band = metadata["cheap_stage"].get("band")
+    if not (isinstance(band, list) and len(band) == 2
+            and all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in band)):
+        raise ModelDirectoryError(f"{meta_path}: cheap_stage.band must be two numbers, not {band!r}; {_REMEDY}")
 
 
 def top_reasons(names, values, contributions, log_odds: float, n: int = N_REASONS) -> list[dict]:
@@ -59,33 +190,59 @@ class Detector:
     @classmethod
     def load(cls, model_dir=None, reference_model=None, token_cap: int | None = None, device=None,
              thresholds: Thresholds | None = None, compile_statistics: bool = False) -> "Detector":
+        """Read and check a model directory; every failure is a ModelDirectoryError naming the file.
+
+        Order: model.json's fields, then every artifact's hash, then the artifacts are parsed. All of
+        it runs before the reference LM is touched (PerplexityFeatures loads lazily, on first use),
+        so a broken directory is refused in about a second, and a damaged file is refused by its hash
+        before any parser (skops, fastText's C++ loader) reads it.
+        """
         model_dir = Path(model_dir) if model_dir else DEFAULT_MODEL_DIR
-        meta_path = model_dir / "model.json"
-        if not meta_path.exists():
-            raise ModelDirectoryError(f"{model_dir} holds no model.json: not a synthsieve model directory "
-                                      "(train one with scripts/train_default_model.py)")
-        metadata = json.loads(meta_path.read_text())
+        metadata, raw_metadata = read_model_json(model_dir)
+        _check_metadata(model_dir, metadata)
         if tuple(metadata["features"]) != FULL_FEATURE_NAMES:
             raise ModelDirectoryError(f"{model_dir} was trained on another feature set; retrain it")
         if metadata.get("style_view") != STYLE_VIEW_VERSION:
             raise ModelDirectoryError(f"{model_dir}: its style model reads the text view "
                                       f"{metadata.get('style_view', 'shape-length')!r}, this synthsieve makes "
                                       f"{STYLE_VIEW_VERSION!r}; retrain it")
+        try:
+            thresholds = thresholds or Thresholds.from_dict(metadata["thresholds"])
+        except (TypeError, ValueError) as exc:
+            raise ModelDirectoryError(f"{model_dir / MODEL_JSON}: bad thresholds ({exc}); {_REMEDY}") from exc
+        hashes = verify_artifacts(model_dir, metadata)
+        # The loaders raise ValueError/OSError naming their file (parse errors included, whatever the
+        # parser raised); here they become the one error type callers catch for a bad model directory.
+        try:
+            full = load_classifier(model_dir, "full")
+            cheap = load_classifier(model_dir, "cheap")
+            style = StyleClassifier.load(model_dir / STYLE_FILE)
+        except (ValueError, OSError) as exc:
+            raise ModelDirectoryError(f"{exc}; {_REMEDY}") from exc
+        for name, model, names in (("full", full, FULL_FEATURE_NAMES), ("cheap", cheap, CHEAP_FEATURE_NAMES)):
+            if model.n_features_in_ != len(names):
+                raise ModelDirectoryError(f"{model_dir / name}.json: the {name} classifier reads "
+                                          f"{model.n_features_in_} features, this synthsieve computes {len(names)}; "
+                                          "retrain it")
         lm = PerplexityFeatures(reference_model=reference_model,
                                 token_cap=token_cap or metadata["token_cap"], device=device,
                                 compile_statistics=compile_statistics)
-        return cls(
-            model_dir=model_dir, metadata=metadata,
-            full=load_classifier(model_dir, "full"),
-            cheap=load_classifier(model_dir, "cheap"),
-            style=StyleClassifier.load(model_dir / "style.ftz"),
-            lm=lm, language=LanguageIdentifier(),
-            thresholds=thresholds or Thresholds.from_dict(metadata["thresholds"]),
+        detector = cls(
+            model_dir=model_dir, metadata=metadata, full=full, cheap=cheap, style=style,
+            lm=lm, language=LanguageIdentifier(), thresholds=thresholds,
         )
+        # What was loaded, verified: provenance reports these rather than re-reading the directory.
+        detector._loaded_hashes = {MODEL_JSON: hashlib.sha256(raw_metadata).hexdigest(), **hashes}
+        return detector
 
     # --- provenance ----------------------------------------------------------------------------------
 
+    _loaded_hashes: dict[str, str] | None = None
+
     def artifact_hashes(self) -> dict[str, str]:
+        """SHA-256 of model.json and every artifact, as verified at load."""
+        if self._loaded_hashes is not None:
+            return dict(sorted(self._loaded_hashes.items()))
         return {p.name: sha256_file(p) for p in sorted(self.model_dir.iterdir())
                 if p.is_file() and p.suffix in (".json", ".skops", ".ftz")}
 
@@ -147,7 +304,7 @@ class Detector:
         for i, doc in enumerate(docs):
             out.append(DocumentScore(
                 p_machine=float(p[i]),
-                decision=decide(float(p[i]), doc.language, n_tokens[i], thresholds),
+                decision=decide(float(p[i]), doc.language, n_tokens[i], thresholds, stage=stage),
                 reasons=top_reasons(names, X[i], contributions[i], log_odds[i]),
                 language=doc.language, language_confidence=round(doc.language_confidence, 4),
                 n_tokens=int(n_tokens[i]), stage=stage,

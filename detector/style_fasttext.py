@@ -35,6 +35,10 @@ LABEL_MACHINE = "__label__machine"
 LABEL_HUMAN = "__label__human"
 
 
+class StyleModelFileError(ValueError):
+    """A saved style model cannot be loaded; the message names the file and the problem."""
+
+
 def _zipf_class(frequency: float) -> str:
     zipf = math.log10(frequency) + 9
     return "0" if zipf < 1 else "1" if zipf < 3 else "3" if zipf < 4 else "4" if zipf < 5 else "5"
@@ -188,11 +192,28 @@ class StyleClassifier:
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> "StyleClassifier":
+        """A file that is not a style model raises StyleModelFileError (a ValueError) naming it.
+
+        fastText's loader reports a bad file as ValueError ("wrong file format"), MemoryError
+        (std::bad_alloc from a header cut short) or RuntimeError, none naming the file. A file cut
+        short inside its tables can still load and score wrongly: only the artifact hash that
+        Detector.load checks first catches that.
+        """
         import fasttext
 
         fasttext.FastText.eprint = lambda *args, **kwargs: None
         if not Path(path).is_file():
             raise FileNotFoundError(f"style model {path} not found")
+        try:
+            model = fasttext.load_model(str(path))
+        except Exception as exc:
+            raise StyleModelFileError(f"{path} is not a readable fastText model "
+                                      f"({type(exc).__name__}: {exc})") from exc
+        labels = sorted(model.get_labels())
+        if labels != sorted([LABEL_MACHINE, LABEL_HUMAN]):
+            shown = labels[:4] + (["..."] if len(labels) > 4 else [])
+            raise StyleModelFileError(f"{path} is not a synthsieve style model: its labels are {shown}, "
+                                      f"not {LABEL_MACHINE} and {LABEL_HUMAN}")
         instance = cls()
-        instance._model = fasttext.load_model(str(path))
+        instance._model = model
         return instance

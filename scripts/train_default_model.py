@@ -22,6 +22,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from detector import __version__  # noqa: E402
+from detector.detector import write_artifact_hashes  # noqa: E402
 from detector.features import CHEAP_FEATURE_NAMES, FULL_FEATURE_NAMES  # noqa: E402
 from detector.perplexity import LM_FEATURE_VERSION  # noqa: E402
 from detector.reference_lm import resolve_reference_model  # noqa: E402
@@ -190,7 +191,9 @@ def main(target_fpr, target_miss, max_uncertain, fpr_confidence, cheap_fpr, chea
     full_model.save(out_dir, "full")
     cheap_model.save(out_dir, "cheap")
     style_model.save(out_dir / "style.ftz")
-    (out_dir / "model.json").write_text(json.dumps(metadata, indent=1))
+    # model.json last, with the SHA-256 of every artifact just saved: Detector.load refuses files
+    # that differ from these (detector.detector.verify_artifacts).
+    write_artifact_hashes(out_dir, metadata)
     print(json.dumps({k: metadata[k] for k in ("thresholds", "cheap_stage", "error_rates", "dev_metrics", "training")},
                      indent=1))
 
