@@ -38,7 +38,19 @@ class Thresholds:
         object.__setattr__(self, "supported_languages", tuple(self.supported_languages))
 
     def with_overrides(self, suspect: float | None = None, ground: float | None = None) -> "Thresholds":
+        """These thresholds with a user's `suspect` and/or `ground`.
+
+        Only `suspect`, below the current ground: the ground follows it down (ground = suspect), so
+        asking to flag more is never refused. Only `ground`, above the current suspect: refused, since
+        raising suspect to make room would flag less than the thresholds the user kept. Both given and
+        out of order: refused. A suspect above `overwhelming` raises `overwhelming` with it.
+        """
         changes = {k: v for k, v in (("suspect", suspect), ("ground", ground)) if v is not None}
+        if suspect is not None and ground is None and suspect < self.ground:
+            changes["ground"] = suspect
+        if ground is not None and suspect is None and ground > self.suspect:
+            raise ValueError(f"ground ({ground}) would exceed the suspect threshold ({self.suspect}); "
+                             f"give a suspect threshold at or above {ground} as well")
         if "suspect" in changes and changes["suspect"] > self.overwhelming:
             changes["overwhelming"] = changes["suspect"]
         return replace(self, **changes)
@@ -59,14 +71,31 @@ def judgeable(language: str | None, n_tokens: int, thresholds: Thresholds) -> bo
     return language in thresholds.supported_languages and n_tokens >= thresholds.min_tokens
 
 
-def decide(p_machine: float, language: str | None, n_tokens: int, thresholds: Thresholds) -> str:
+CHEAP_STAGE = "cheap"
+LM_STAGE = "lm"
+
+
+def decide(p_machine: float, language: str | None, n_tokens: int, thresholds: Thresholds,
+           stage: str = LM_STAGE) -> str:
+    """The partition for a score. A score of the cheap stage (no LM pass) never flags: removing text
+    needs the LM's evidence, so where the rule would flag it the answer is `uncertain`."""
     if not judgeable(language, n_tokens, thresholds):
-        return SUSPECTED if p_machine >= thresholds.overwhelming else UNCERTAIN
-    if p_machine >= thresholds.suspect:
-        return SUSPECTED
-    if p_machine < thresholds.ground:
-        return GROUNDED
-    return UNCERTAIN
+        decision = SUSPECTED if p_machine >= thresholds.overwhelming else UNCERTAIN
+    elif p_machine >= thresholds.suspect:
+        decision = SUSPECTED
+    elif p_machine < thresholds.ground:
+        decision = GROUNDED
+    else:
+        decision = UNCERTAIN
+    if decision == SUSPECTED and stage == CHEAP_STAGE:
+        return UNCERTAIN
+    return decision
+
+
+def cheap_may_decide(score: "DocumentScore", thresholds: Thresholds) -> bool:
+    """Whether the cheap stage's score is final: it is confident, and it would not flag the document
+    (under these thresholds, which a user may have lowered) without the LM's evidence."""
+    return score.confident and decide(score.p_machine, score.language, score.n_tokens, thresholds) != SUSPECTED
 
 
 @dataclass

@@ -8,6 +8,7 @@ pick one up, and a resumed run deletes them.
 from __future__ import annotations
 
 import errno
+import hashlib
 import json
 import os
 from pathlib import Path
@@ -65,6 +66,30 @@ def write_bytes(path: Path, data: bytes) -> None:
         if is_output_error(error):
             raise describe_output_error(error, path) from error
         raise
+
+
+def copy_file(source: Path, target: Path) -> dict:
+    """Copies `source` to `target` the crash-safe way (temporary name, fsync, `publish`); returns the
+    size and SHA-256 of what was written as {"bytes", "sha256"}."""
+    target = Path(target)
+    temporary = temporary_name(target)
+    digest, size = hashlib.sha256(), 0
+    with open(source, "rb") as reader:  # a failure to read the source is not the output's fault
+        try:
+            with open(temporary, "wb") as writer:
+                for block in iter(lambda: reader.read(1 << 20), b""):
+                    digest.update(block)
+                    size += len(block)
+                    writer.write(block)
+                writer.flush()
+                os.fsync(writer.fileno())
+            publish(temporary, target)
+        except OSError as error:
+            temporary.unlink(missing_ok=True)
+            if is_output_error(error):
+                raise describe_output_error(error, target) from error
+            raise
+    return {"bytes": size, "sha256": digest.hexdigest()}
 
 
 def write_json(path: Path, data) -> None:

@@ -7,17 +7,16 @@ run has the same shards as the old one, written with the same crash-safe protoco
 from __future__ import annotations
 
 import hashlib
-import os
-import shutil
+import sys
 from collections import Counter
 from pathlib import Path
 
-from detector.decision import Thresholds, decide
+from detector.decision import LM_STAGE, Thresholds, decide
 
-from .atomic import fsync_dir, temporary_name
+from .atomic import copy_file
 from .document import PARTITIONS, QUARANTINE_PARTITION, SCORED_PARTITIONS
 from .manifest import Manifest, now, open_run
-from .output import iter_rows
+from .output import ManifestPathError, ShardFile, iter_rows, manifest_shard_files
 from detector.progress import Progress
 from .state import RunState
 from .writers import ShardRowWriter
@@ -46,8 +45,16 @@ def rethreshold(source_out, out, suspect: float | None = None, ground: float | N
         raise RethresholdError(f"{source_out} has no manifest.json: not a synthsieve output directory")
     if manifest.get("status") != "complete":
         raise RethresholdError(f"{source_out} is an unfinished run: run the same filter command again to finish it")
+    try:
+        # Every file the manifest names is checked before anything is read, copied or written.
+        checked = manifest_shard_files(source_out, manifest)
+    except ManifestPathError as error:
+        raise RethresholdError(str(error)) from None
     old = Thresholds.from_dict(manifest["thresholds"])
     thresholds = old.with_overrides(suspect=suspect, ground=ground)
+    note = thresholds_note(old, thresholds, suspect, ground)
+    if note:
+        print(f"synthsieve: note: {note}", file=sys.stderr)
     source_state = RunState(source_out)
     source_identity = source_state.identity() or {}
     identity = {
@@ -69,11 +76,13 @@ def rethreshold(source_out, out, suspect: float | None = None, ground: float | N
             return finished
         fmt = manifest["settings"].get("format", "jsonl")
         progress.stage("rethreshold", total=manifest["counts"]["documents"])
-        for shard in manifest["shards"]:
+        for shard, files in zip(manifest["shards"], checked):
             if state.shard_record(shard["key"]) is None:
-                _reroute_shard(source_out, state, shard, thresholds, fmt, progress)
+                _reroute_shard(state, shard, files, thresholds, fmt, progress)
         progress.close()
         extra = {"rethresholded_from": identity["rethresholded_from"]}
+        if note:
+            extra["thresholds_note"] = note
         result = Manifest.build(identity, state.shard_records(), "complete", finished_at=now(), extra=extra)
         Manifest.write(out, result)
         return result
@@ -82,19 +91,29 @@ def rethreshold(source_out, out, suspect: float | None = None, ground: float | N
         state.unlock()
 
 
-def _reroute_shard(source_out: Path, state: RunState, shard: dict, thresholds: Thresholds, fmt: str,
-                   progress: Progress) -> None:
+def thresholds_note(old: Thresholds, new: Thresholds, suspect: float | None, ground: float | None) -> str | None:
+    """A line saying so when the ground threshold was lowered to follow a --suspect given alone."""
+    if suspect is not None and ground is None and new.ground < old.ground:
+        return (f"the ground threshold was lowered from {old.ground:.4g} to {new.ground:.4g} to follow "
+                f"--suspect (ground must not exceed suspect); pass --ground to choose it")
+    return None
+
+
+def _reroute_shard(state: RunState, shard: dict, files: list[ShardFile], thresholds: Thresholds,
+                   fmt: str, progress: Progress) -> None:
+    """`files` are the shard's entries as `output.shard_file` checked them, in the order of shard["files"]."""
     key = shard["key"]
     state.clear_shard(key)
-    rows = [row for item in shard["files"] if item["partition"] in SCORED_PARTITIONS
-            for row in iter_rows(source_out / item["path"])]
+    rows = [row for f in files if f.partition in SCORED_PARTITIONS for row in iter_rows(f.path)]
     rows.sort(key=_row_order)
     writer = ShardRowWriter(state.out, key, fmt)
     counts = {"partitions": Counter(), "stages": Counter(), "top_reasons": Counter(), "tokens": 0}
     try:
         for row in rows:
             meta = row["synthsieve"]
-            decision = decide(meta["p_machine"], meta["language"], meta["n_tokens"], thresholds)
+            # A row the cheap stage decided alone has no LM evidence: `decide` never flags it.
+            decision = decide(meta["p_machine"], meta["language"], meta["n_tokens"], thresholds,
+                              stage=meta.get("decided_by") or LM_STAGE)
             meta["decision"] = decision
             writer.write(decision, row)
             counts["partitions"][decision] += 1
@@ -102,33 +121,31 @@ def _reroute_shard(source_out: Path, state: RunState, shard: dict, thresholds: T
             counts["tokens"] += int(meta.get("n_tokens") or 0)
             if meta.get("reasons"):
                 counts["top_reasons"][str(meta["reasons"][0].get("feature"))] += 1
-        files = writer.commit()
+        published = writer.commit()
     except BaseException:
         writer.abort()
         raise
-    for item in shard["files"]:
-        if item["partition"] == QUARANTINE_PARTITION:
-            files.append(_copy(source_out / item["path"], state.out / item["path"], item))
+    for item, checked in zip(shard["files"], files):
+        if checked.partition == QUARANTINE_PARTITION:
+            published.append(_copy(checked, state.out, item))
     quarantined = shard["counts"]["partitions"].get(QUARANTINE_PARTITION, 0)
     counts["partitions"][QUARANTINE_PARTITION] = quarantined
     record = {"kind": "shard", "key": key, "file": shard.get("file"), "start": shard.get("start"),
-              "stop": shard.get("stop"), "files": sorted(files, key=lambda f: f["partition"]),
+              "stop": shard.get("stop"), "files": sorted(published, key=lambda f: f["partition"]),
               "counts": {"partitions": {p: counts["partitions"].get(p, 0) for p in PARTITIONS},
                          "stages": dict(sorted((k, v) for k, v in counts["stages"].items() if k)),
                          "quarantine_reasons": shard["counts"]["quarantine_reasons"],
                          "top_reasons": dict(sorted(counts["top_reasons"].items())),
-                         "documents": len(rows) + quarantined, "tokens": counts["tokens"]}}
+                         "documents": len(rows) + quarantined, "tokens": counts["tokens"],
+                         "duplicate_ids": shard["counts"].get("duplicate_ids", 0)}}
     state.mark_shard_done(key, record)
     progress.update(len(rows) + quarantined, dict(counts["partitions"]))
 
 
-def _copy(source: Path, target: Path, item: dict) -> dict:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    temporary = temporary_name(target)
-    with open(source, "rb") as reader, open(temporary, "wb") as writer:
-        shutil.copyfileobj(reader, writer, 1 << 20)
-        writer.flush()
-        os.fsync(writer.fileno())
-    os.replace(temporary, target)
-    fsync_dir(target.parent)
-    return dict(item)
+def _copy(source: ShardFile, out: Path, item: dict) -> dict:
+    """Copies a checked shard file to the same partition and name under `out` (never to a path taken
+    from the manifest's string); returns its completion-record entry with what was actually written."""
+    directory = out / source.partition
+    directory.mkdir(parents=True, exist_ok=True)
+    written = copy_file(source.path, directory / source.name)
+    return {**item, "partition": source.partition, "path": source.relative, **written}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Iterable, Iterator
 
-from detector.decision import decide
+from detector.decision import LM_STAGE, decide
 
 from .document import QUARANTINE_PARTITION, SCORE_FAILED, Document
 from .step import PipelineStep
@@ -27,6 +27,7 @@ class Router(PipelineStep):
                 doc.partition = QUARANTINE_PARTITION
             else:
                 score = doc.score
-                doc.partition = decide(score.p_machine, score.language, score.n_tokens, self.thresholds)
+                doc.partition = decide(score.p_machine, score.language, score.n_tokens, self.thresholds,
+                                       stage=doc.decided_by or LM_STAGE)
             self.stats[doc.partition] += 1
             yield doc

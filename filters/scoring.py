@@ -5,14 +5,14 @@ from __future__ import annotations
 import logging
 from typing import Iterable, Iterator
 
+from detector.decision import CHEAP_STAGE, LM_STAGE, cheap_may_decide
+
 from .document import SCORE_FAILED, Document
 from .step import PipelineStep, batched
 
 log = logging.getLogger(__name__)
 
-CHEAP = "cheap"
-LM = "lm"
-STAGES = (CHEAP, LM)
+CHEAP, LM = CHEAP_STAGE, LM_STAGE
 
 
 def _needs_score(doc: Document) -> bool:
@@ -29,7 +29,8 @@ def _checked(scores, expected: int, what: str) -> list:
 class CheapScorer(PipelineStep):
     """Stylometry, language, fastText and near-duplicate evidence, no LM (`Detector.score_cheap`).
 
-    A confident cheap score decides the document (decided_by "cheap"); the others go on to the LM. If
+    A confident cheap score decides the document (decided_by "cheap") unless it would flag it: the
+    cheap stage never flags alone, whatever the thresholds; the others go on to the LM. If
     the cheap stage fails, its documents are simply left to the LM: it is an optimisation, not a judge
     of last resort.
     """
@@ -59,7 +60,7 @@ class CheapScorer(PipelineStep):
             self.stats["failed"] += len(pending)
             return
         for doc, score in zip(pending, scores):
-            if score.confident:
+            if cheap_may_decide(score, self.thresholds):
                 doc.score, doc.decided_by = score, CHEAP
                 self.stats["decided"] += 1
             else:

@@ -1,6 +1,29 @@
-"""Number formatting shared by the HTML and Markdown renderers (plain strings; escaping is theirs)."""
+"""Number formatting shared by the HTML and Markdown renderers (plain strings; escaping is theirs), and
+`visible`, which both renderers' escaping functions apply first to every value."""
 
 from __future__ import annotations
+
+import re
+
+# Characters that change how the text around them is shown without showing themselves: bidirectional
+# embeddings, overrides, isolates and marks (a crafted excerpt, source or host could reorder what a
+# reader sees, "Trojan Source"), the C0 and C1 controls other than tab and newlines (terminal escape
+# sequences when report.md is printed), zero-width spaces and joiners that split words (U+200B, U+2060,
+# U+FEFF; ZWNJ/ZWJ U+200C/U+200D stay: scripts and emoji need them inside words), invisible operators,
+# deprecated format controls, interlinear annotation marks and the invisible tag characters.
+INVISIBLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u061c\u180e\u200b\u200e\u200f"
+                       "\u202a-\u202e\u2060-\u2064\u2066-\u206f\ufeff\ufff9-\ufffb"
+                       "\U000e0000-\U000e007f]")
+
+
+def _escape(match: re.Match) -> str:
+    code = ord(match.group(0))
+    return f"\\u{code:04x}" if code <= 0xFFFF else f"\\U{code:08x}"
+
+
+def visible(text: str) -> str:
+    """`text` with every character of INVISIBLE written out as a visible escape (U+202E as `\\u202e`)."""
+    return INVISIBLE.sub(_escape, text)
 
 
 def pct(value, digits: int = 1) -> str:

@@ -7,7 +7,6 @@ given its excerpt, so memory stays proportional to the number of documents, not 
 
 from __future__ import annotations
 
-import io
 import json
 import re
 from dataclasses import dataclass, field
@@ -16,6 +15,8 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import numpy as np
+
+from filters.output import SHARD_SUFFIXES, ManifestPathError, iter_rows, shard_file
 
 # The partition names of detector/decision.py, repeated here because importing `detector` loads torch,
 # which would cost the report seconds for nothing.
@@ -28,7 +29,6 @@ PARTITIONS = SCORED_PARTITIONS + (QUARANTINE,)
 
 UNKNOWN = "(unknown)"
 EXCERPT_CHARS = 200
-SHARD_SUFFIXES = (".jsonl.zst", ".parquet")
 
 
 class ReportInputError(RuntimeError):
@@ -85,21 +85,26 @@ def read_manifest(out_dir: Path) -> dict:
     return manifest
 
 
-def _entry_path(entry, out_dir: Path) -> Path | None:
-    """One listed shard file as a path: a string, or an object naming `path` (or `name`) and maybe
-    `partition` (a bare file name then lives in that partition's directory)."""
+def _entry_item(entry) -> dict | None:
+    """One listed shard file as the filter's {"partition", "path"} entry: a string, or an object naming
+    `path` (or `name`) and maybe `partition` (a bare file name then lives in that partition's directory)."""
     if isinstance(entry, str):
-        name, partition = entry, None
-    elif isinstance(entry, dict) and isinstance(entry.get("path") or entry.get("name"), str):
+        return {"path": entry}
+    if isinstance(entry, dict) and isinstance(entry.get("path") or entry.get("name"), str):
         name, partition = entry.get("path") or entry.get("name"), entry.get("partition")
-    else:
-        return None
-    path = Path(name)
-    if not path.is_absolute():
-        if len(path.parts) == 1 and partition:
-            path = Path(partition) / path
-        path = out_dir / path
-    return path
+        if "/" not in name and isinstance(partition, str):
+            name = f"{partition}/{name}"
+        return {"partition": partition, "path": name}
+    return None
+
+
+def _checked(out_dir: Path, item: dict) -> Path:
+    """The path of a shard file entry, checked by the filter's own rule (filters.output.shard_file):
+    `<partition>/part-<key>.<ext>` inside the run directory, or the report refuses the run."""
+    try:
+        return shard_file(out_dir, item, where=str(out_dir / "manifest.json")).path
+    except ManifestPathError as error:
+        raise ReportInputError(str(error)) from None
 
 
 def listed_files(listed: list) -> list:
@@ -116,8 +121,14 @@ def listed_files(listed: list) -> list:
 
 def shard_paths(out_dir: Path, manifest: dict, warnings: list[str]) -> list[Path]:
     """The shards to read: those the manifest lists as complete, else every part file on disk."""
-    on_disk = sorted(p for part in PARTITIONS for p in (out_dir / part).glob("part-*")
-                     if p.name.endswith(SHARD_SUFFIXES))
+    on_disk = []
+    for candidate in sorted(p for part in PARTITIONS for p in (out_dir / part).glob("part-*")
+                            if p.name.endswith(SHARD_SUFFIXES)):
+        try:
+            on_disk.append(shard_file(out_dir, {"path": f"{candidate.parent.name}/{candidate.name}"}).path)
+        except ManifestPathError:  # a link out of the run, or a name the filter never writes
+            warnings.append(f"{candidate.parent.name}/{candidate.name} on disk is not a shard file of this run "
+                            "(a link out of it, or an odd name); ignored")
     listed = manifest.get("shards")
     if not isinstance(listed, list):
         if manifest.get("status") != "complete":
@@ -126,12 +137,12 @@ def shard_paths(out_dir: Path, manifest: dict, warnings: list[str]) -> list[Path
         return on_disk
     chosen: list[Path] = []
     for entry in listed_files(listed):
-        path = _entry_path(entry, out_dir)
-        if path is None:
-            warnings.append(f"manifest shard entry not understood and skipped: {str(entry)[:200]}")
-        elif path.parent.name not in PARTITIONS or not path.name.endswith(SHARD_SUFFIXES):
-            warnings.append(f"manifest lists {path.name} outside the partition directories; skipped")
-        elif not path.exists():
+        item = _entry_item(entry)
+        if item is None:
+            warnings.append(f"manifest shard entry not understood and skipped: {ascii(entry)[:200]}")
+            continue
+        path = _checked(out_dir, item)
+        if not path.exists():
             warnings.append(f"manifest lists {path.parent.name}/{path.name} but it is missing")
         else:
             chosen.append(path)
@@ -145,27 +156,13 @@ def shard_paths(out_dir: Path, manifest: dict, warnings: list[str]) -> list[Path
     return chosen
 
 
-def iter_jsonl_zst(path: Path):
-    import zstandard
-
-    with open(path, "rb") as handle:
-        reader = zstandard.ZstdDecompressor().stream_reader(handle, read_across_frames=True)
-        for line in io.TextIOWrapper(reader, encoding="utf-8"):
-            if line.strip():
-                yield json.loads(line)
-
-
-def iter_parquet(path: Path):
-    import pyarrow.parquet as pq
-
-    for batch in pq.ParquetFile(path).iter_batches(batch_size=2048):
-        for row in batch.to_pylist():
-            meta = row.get("synthsieve")
-            if isinstance(meta, str):  # a writer may store the nested object as a JSON string
-                row["synthsieve"] = json.loads(meta)
-            for key in FIELDS_FROM_RECORD:
-                row[key] = json_wrapped_string(row.get(key))
-            yield row
+def parquet_row(row: dict) -> dict:
+    meta = row.get("synthsieve")
+    if isinstance(meta, str):  # a writer may store the nested object as a JSON string
+        row["synthsieve"] = json.loads(meta)
+    for key in FIELDS_FROM_RECORD:
+        row[key] = json_wrapped_string(row.get(key))
+    return row
 
 
 # Record fields the report reads. When their types vary between rows the filter stores every input
@@ -184,7 +181,9 @@ def json_wrapped_string(value):
 
 
 def iter_shard(path: Path):
-    return iter_parquet(path) if path.name.endswith(".parquet") else iter_jsonl_zst(path)
+    """The rows of one shard file, read by the filter's own reader (filters.output.iter_rows)."""
+    rows = iter_rows(path)
+    return map(parquet_row, rows) if path.name.endswith(".parquet") else rows
 
 
 def url_host(url) -> str | None:

@@ -1,8 +1,9 @@
 """The report as one self-contained HTML page.
 
-Crawled text is hostile: every value that reaches the page goes through `e()` (html.escape with
-quotes), markup is only ever built from constant strings, images are inline base64 PNG, and a
-Content-Security-Policy forbids scripts and every remote load even if something slipped through.
+Crawled text is hostile: every value that reaches the page goes through `e()` (invisible controls such
+as bidi overrides made visible, then html.escape with quotes), markup is only ever built from constant
+strings, images are inline base64 PNG, and a Content-Security-Policy forbids scripts and every remote
+load even if something slipped through.
 """
 
 from __future__ import annotations
@@ -42,7 +43,9 @@ details>summary{cursor:pointer;font-weight:600;margin:10px 0}
 
 
 def e(value) -> str:
-    return html.escape("" if value is None else str(value), quote=True)
+    """The one escape of every value on the page: invisible controls (bidi overrides and the like)
+    written out visibly by `fmt.visible`, then html.escape with quotes."""
+    return html.escape(fmt.visible("" if value is None else str(value)), quote=True)
 
 
 def table(headers: list[str], rows: list[list], numeric: set[int] = frozenset(),

@@ -1,6 +1,7 @@
 """The report as Markdown (report.md), with the plots as files beside it.
 
-Every value is escaped by `m()`: HTML-escaped first (many Markdown viewers pass raw HTML through),
+Every value is escaped by `m()`: invisible controls (bidi overrides, terminal escapes) are written out
+visibly by `fmt.visible`, then it is HTML-escaped (many Markdown viewers pass raw HTML through),
 then the punctuation that builds links, images, code and table cells is backslash-escaped, so crawled
 text cannot form any of them. Values are always inline (after a bullet or a cell border), so
 line-start syntax (#, +, -, >) cannot trigger and is left alone for readability.
@@ -20,7 +21,8 @@ _MARKDOWN_SPECIAL = re.compile(r"([\\`*\[\]|])|(?<!\w)_|_(?!\w)")
 
 
 def m(value) -> str:
-    text = re.sub(r"\s+", " ", html.escape("" if value is None else str(value), quote=False)).strip()
+    text = fmt.visible("" if value is None else str(value))
+    text = re.sub(r"\s+", " ", html.escape(text, quote=False)).strip()
     return _MARKDOWN_SPECIAL.sub(lambda match: "\\" + match.group(0), text)
 
 

@@ -7,6 +7,7 @@ import math
 from pathlib import Path
 
 from .build import Report
+from .fmt import INVISIBLE
 from .render_html import render_html
 from .render_markdown import render_markdown
 
@@ -24,8 +25,15 @@ def json_ready(value):
     return value
 
 
+def _json_escape(match) -> str:
+    return json.dumps(match.group(0))[1:-1]  # \u202e; a surrogate pair beyond the BMP
+
+
 def report_json(report: Report) -> str:
-    return json.dumps(json_ready(report.data), indent=2, ensure_ascii=False, allow_nan=False) + "\n"
+    """The data as JSON. The characters that `fmt.visible` writes out in the pages (bidi overrides and the
+    like) are written as JSON escapes here: the values read back unchanged, but the file shows none raw."""
+    text = json.dumps(json_ready(report.data), indent=2, ensure_ascii=False, allow_nan=False) + "\n"
+    return INVISIBLE.sub(_json_escape, text)
 
 
 def write_report(report: Report, directory) -> dict[str, Path]:
