@@ -128,7 +128,8 @@ Examples:
 @click.option("--suspect", type=float, default=None, callback=_probability,
               help="p_machine at or above which a document is suspected_synthetic (default: the model's).")
 @click.option("--ground", type=float, default=None, callback=_probability,
-              help="p_machine below which a document is grounded (default: the model's).")
+              help="p_machine below which a document is grounded (default: the model's; lowered to "
+                   "--suspect when that is lower).")
 @click.option("--shingle-size", default=5, show_default=True, type=click.IntRange(1),
               help="Words per MinHash shingle. Smaller finds looser rewrites, and more shared boilerplate.")
 @click.option("--num-perm", default=128, show_default=True, type=click.IntRange(2),
@@ -170,6 +171,12 @@ def filter_command(inputs, out, text_field, id_field, workers, engine, address, 
         raise click.UsageError(str(error))
     loader = DetectorLoader(model_dir=model_dir, reference_model=reference_model, token_cap=token_cap,
                             device=device)
+    stored = loader.stored_thresholds()
+    if stored is not None:  # bad thresholds are a usage error now, not a traceback after the model loads
+        try:
+            stored.with_overrides(suspect=suspect, ground=ground)
+        except ValueError as error:
+            raise click.BadParameter(str(error), param_hint="--suspect/--ground")
     try:
         with _run_errors(out):
             manifest = run_filter(list(inputs), out, settings, detector_loader=loader, engine=engine,
@@ -191,7 +198,8 @@ Crash-safe and resumable like the filter.
 
 \b
 Examples:
-  synthsieve rethreshold out/ --suspect 0.9 --out out-strict/
+  synthsieve rethreshold out/ --suspect 0.999 --out out-strict/
+  synthsieve rethreshold out/ --suspect 0.9 --out out-loose/      (ground follows down to 0.9)
   synthsieve rethreshold out/ --ground 0.05 --suspect 0.7 --out out-wide/
 """
 
@@ -201,7 +209,7 @@ Examples:
 @click.option("--suspect", type=float, default=None, callback=_probability,
               help="New suspected_synthetic threshold (default: keep RUN's).")
 @click.option("--ground", type=float, default=None, callback=_probability,
-              help="New grounded threshold (default: keep RUN's).")
+              help="New grounded threshold (default: keep RUN's; lowered to --suspect when that is lower).")
 @click.option("--out", "out", required=True, type=click.Path(file_okay=False), help="New output directory.")
 @click.option("--restart", is_flag=True, help="Discard what OUT holds and start over.")
 @click.option("--progress/--no-progress", "show_progress", default=None, help="Progress display (default: on).")

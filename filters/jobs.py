@@ -72,9 +72,11 @@ class ShardCounts:
         self.reasons: Counter = Counter()
         self.documents = 0
         self.tokens = 0
+        self.duplicate_ids = 0
 
     def add(self, doc: Document) -> None:
         self.documents += 1
+        self.duplicate_ids += int(doc.duplicate_id)
         self.partitions[doc.partition] += 1
         if doc.partition == QUARANTINE_PARTITION:
             self.quarantine_reasons[doc.quarantine] += 1
@@ -89,7 +91,7 @@ class ShardCounts:
                 "stages": dict(sorted(self.stages.items())),
                 "quarantine_reasons": dict(sorted(self.quarantine_reasons.items())),
                 "top_reasons": dict(sorted(self.reasons.items())),
-                "documents": self.documents, "tokens": self.tokens}
+                "documents": self.documents, "tokens": self.tokens, "duplicate_ids": self.duplicate_ids}
 
 
 # How a job's fields that are not plain data are rebuilt from their descriptions.
@@ -162,10 +164,10 @@ class ShardJob(JobDescription):
     def steps(self, detector, thresholds):
         settings = self.settings
         out = Path(self.out_dir)
-        table = ClusterTable(SignatureStore(RunState(out).minhash_dir, settings.minhash), self.source.index,
-                             self.signed)
+        store = SignatureStore(RunState(out).minhash_dir, settings.minhash)
         steps = [make_reader(self.source, settings.reader_options, self.start, self.stop),
-                 Normaliser(settings.score_chars), ClusterAnnotator(table)]
+                 Normaliser(settings.score_chars),
+                 ClusterAnnotator(ClusterTable(store, self.source.index, self.signed), store.duplicate_ids())]
         if not settings.full:
             # The cheap stage costs little per document but something per call: larger batches.
             steps.append(CheapScorer(detector, thresholds, max(settings.batch_size, 64)))

@@ -16,6 +16,7 @@ from pathlib import Path
 from detector.reference_lm import sha256_file
 
 from .atomic import read_json, write_json
+from .readers import file_problem
 from .document import PARTITIONS
 from .state import MANIFEST, RunState
 
@@ -39,12 +40,25 @@ def now() -> str:
 
 
 def describe_inputs(sources) -> list[dict]:
-    """Path, size and SHA-256 of every input file, in run order (a directory lists its .txt files)."""
+    """Path, size and SHA-256 of every input file, in run order (a directory lists its .txt files).
+
+    A file that cannot be hashed (a broken or looping symbolic link, no permission, a FIFO or other
+    non-regular file, which would block) gets size and sha256 null and a `problem`: it is one input of
+    many, and its reader sends it to quarantine with that reason, so it must not stop the run here.
+    """
     described = []
     for source in sources:
         for path in source.files:
-            described.append({"path": path, "size": os.path.getsize(path), "sha256": sha256_file(path),
-                              "source": source.index, "format": source.kind})
+            entry = {"path": path, "size": None, "sha256": None, "source": source.index, "format": source.kind}
+            problem = file_problem(path)
+            if problem is None:
+                try:
+                    entry["size"], entry["sha256"] = os.path.getsize(path), sha256_file(path)
+                except OSError as error:
+                    problem = f"cannot read it: {error.strerror or error}"
+            if problem is not None:
+                entry["problem"] = problem
+            described.append(entry)
     return described
 
 
@@ -63,9 +77,10 @@ def fingerprint(inputs: list[dict], settings: dict, model: dict, thresholds: dic
 
 def total_counts(records: list[dict]) -> dict:
     partitions, stages, reasons, top = Counter(), Counter(), Counter(), Counter()
-    documents = tokens = 0
+    documents = tokens = duplicate_ids = 0
     for record in records:
         counts = record["counts"]
+        duplicate_ids += counts.get("duplicate_ids", 0)
         partitions.update(counts["partitions"])
         stages.update(counts["stages"])
         reasons.update(counts["quarantine_reasons"])
@@ -76,7 +91,7 @@ def total_counts(records: list[dict]) -> dict:
             "stages": {"cheap": stages.get("cheap", 0), "lm": stages.get("lm", 0)},
             "quarantine_reasons": dict(sorted(reasons.items())),
             "top_reasons": dict(top.most_common()),
-            "documents": documents, "tokens": tokens}
+            "documents": documents, "tokens": tokens, "duplicate_ids": duplicate_ids}
 
 
 class Manifest:
@@ -89,7 +104,8 @@ class Manifest:
             "model": identity.get("provenance", identity.get("model")),
             "thresholds": identity["thresholds"],
             "settings": identity["settings"],
-            "inputs": [{k: i[k] for k in ("path", "size", "sha256", "format")} for i in identity["inputs"]],
+            "inputs": [{k: i[k] for k in ("path", "size", "sha256", "format", "problem") if k in i}
+                       for i in identity["inputs"]],
             "counts": total_counts(records),
             "shards": [{"key": r["key"], "file": r.get("file"), "start": r.get("start"), "stop": r.get("stop"),
                         "files": r["files"], "counts": r["counts"]} for r in records],

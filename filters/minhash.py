@@ -15,6 +15,7 @@ under OUT/.synthsieve/minhash/: num_perm x 4 bytes per document (512 bytes at th
 
 from __future__ import annotations
 
+import hashlib
 import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -120,12 +121,13 @@ class SignatureStore:
     def write(self, index: int, docs: Iterable[Document]) -> dict:
         """Streams signatures and ordinals to disk (constant memory); returns the source's counts."""
         self.directory.mkdir(parents=True, exist_ok=True)
-        finals = {kind: self._path(index, kind) for kind in ("sig", "ord")}
+        finals = {kind: self._path(index, kind) for kind in ("sig", "ord", "idh")}
         handles = {kind: open(temporary_name(path), "wb") for kind, path in finals.items()}
         records = signed = quarantined = 0
         try:
             for doc in docs:
                 records = max(records, doc.ordinal + 1)
+                handles["idh"].write(np.uint64(id_hash(doc.id)).astype("<u8").tobytes())
                 if doc.is_quarantined:
                     quarantined += 1
                     continue
@@ -151,10 +153,44 @@ class SignatureStore:
             return np.zeros((0, self.settings.num_perm), dtype=np.uint32)
         return np.memmap(self._path(index, "sig"), dtype="<u4", mode="r", shape=(count, self.settings.num_perm))
 
+    def id_hashes(self, index: int, count: int) -> np.ndarray:
+        """`id_hash` of every document of source `index` (quarantined ones too), in input order."""
+        if count == 0:
+            return np.zeros(0, dtype=np.uint64)
+        return np.memmap(self._path(index, "idh"), dtype="<u8", mode="r", shape=(count,))
+
+    def find_duplicate_ids(self, counts: list[int]) -> dict:
+        """Ids that more than one document of the run carries (counts[i] = documents of source i).
+
+        One 64-bit hash per document is sorted (8 bytes each, within the pass's memory bound); the
+        shared hashes are kept in dup-ids.bin for the shard pass, which marks those documents.
+        """
+        hashes = np.concatenate([np.asarray(self.id_hashes(i, n)) for i, n in enumerate(counts)] or
+                                [np.zeros(0, dtype=np.uint64)])
+        values, sizes = np.unique(hashes, return_counts=True)
+        shared = values[sizes > 1]
+        path = self.directory / "dup-ids.bin"
+        with open(temporary_name(path), "wb") as handle:
+            handle.write(shared.astype("<u8").tobytes())
+            handle.flush()
+            os.fsync(handle.fileno())
+        publish(temporary_name(path), path)
+        return {"ids": int(len(shared)), "documents": int(sizes[sizes > 1].sum())}
+
+    def duplicate_ids(self) -> np.ndarray:
+        path = self.directory / "dup-ids.bin"
+        return np.fromfile(path, dtype="<u8") if path.exists() else np.zeros(0, dtype=np.uint64)
+
     def ordinals(self, index: int, count: int) -> np.ndarray:
         if count == 0:
             return np.zeros(0, dtype=np.int64)
         return np.memmap(self._path(index, "ord"), dtype="<i8", mode="r", shape=(count,))
+
+
+def id_hash(value) -> int:
+    """A 64-bit hash of a record id that tells its type apart: the id 1 and the id "1" differ."""
+    digest = hashlib.blake2b(f"{type(value).__name__}\0{value}".encode("utf-8", "surrogatepass"), digest_size=8)
+    return int.from_bytes(digest.digest(), "little")
 
 
 def band_keys(columns: np.ndarray, band: int) -> np.ndarray:
@@ -294,17 +330,24 @@ def cluster_id(source: int, ordinal: int) -> str:
 
 
 class ClusterAnnotator(PipelineStep):
-    """Writes cluster_id and cluster_size, computed over the whole run, on each readable document."""
+    """Writes cluster_id and cluster_size, computed over the whole run, on each readable document, and
+    marks a document whose id another record of the run carries too (`duplicate_id`)."""
 
     name = "cluster_annotator"
 
-    def __init__(self, table: ClusterTable):
+    def __init__(self, table: ClusterTable, duplicate_ids: np.ndarray | None = None):
         super().__init__()
         self.table = table
+        self.duplicate_ids = duplicate_ids if duplicate_ids is not None else np.zeros(0, dtype=np.uint64)
 
     def run(self, docs: Iterable[Document]) -> Iterator[Document]:
         for doc in docs:
             if not doc.is_quarantined:
                 doc.cluster_id, doc.cluster_size = self.table.lookup(doc.ordinal)
                 self.stats["in_cluster" if doc.cluster_size > 1 else "singleton"] += 1
+                if len(self.duplicate_ids):
+                    key = np.uint64(id_hash(doc.id))
+                    position = int(np.searchsorted(self.duplicate_ids, key))
+                    doc.duplicate_id = position < len(self.duplicate_ids) and self.duplicate_ids[position] == key
+                    self.stats["duplicate_id"] += int(doc.duplicate_id)
             yield doc

@@ -1,4 +1,10 @@
-"""The output rows: what the report, rethreshold and users read. The schema lives here only."""
+"""The output rows: what the report, rethreshold and users read. The schema lives here only.
+
+A scored row is `id`, `text`, the input record's other fields, and `synthsieve`. An input field that
+shares one of those names without being the id or text field (a `text` field beside `--text-field
+content`, or a `synthsieve` object from an earlier run) cannot stay under its name, and is kept whole
+under `synthsieve.displaced_fields` instead: nothing of the input is dropped.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +12,11 @@ import base64
 import datetime as dt
 import decimal
 import json
+import math
 
 from .document import Document, raw_prefix
+
+ROW_KEYS = ("id", "text", "synthsieve")  # the names synthsieve writes on every scored row
 
 
 def scored_row(doc: Document) -> dict:
@@ -15,7 +24,8 @@ def scored_row(doc: Document) -> dict:
     reasons = [{"feature": str(r.get("feature")), "value": _float(r.get("value")),
                 "contribution": _float(r.get("contribution"))} for r in (score.reasons or [])]
     row = {"id": doc.id, "text": doc.text}
-    row.update((k, v) for k, v in doc.fields.items() if k not in row)
+    row.update((k, v) for k, v in doc.fields.items() if k not in ROW_KEYS)
+    displaced = {k: v for k, v in doc.fields.items() if k in ROW_KEYS}
     row["synthsieve"] = {
         "p_machine": float(score.p_machine),
         "decision": doc.partition,
@@ -28,6 +38,10 @@ def scored_row(doc: Document) -> dict:
         "source": doc.source,
         "date": doc.date,
     }
+    if displaced:
+        row["synthsieve"]["displaced_fields"] = displaced
+    if doc.duplicate_id:
+        row["synthsieve"]["duplicate_id"] = True
     return row
 
 
@@ -60,5 +74,21 @@ def _jsonable(value):
     return str(value)
 
 
+def _finite(value):
+    """JSON has no NaN or infinity (Python's json writes them bare, which other parsers reject): they
+    are written as the strings "NaN", "Infinity" and "-Infinity"."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value
+
+
 def dumps(row: dict) -> str:
-    return json.dumps(row, ensure_ascii=False, default=_jsonable)
+    try:
+        return json.dumps(row, ensure_ascii=False, default=_jsonable, allow_nan=False)
+    except ValueError:  # a non-finite float somewhere: rare, so only then is the row walked
+        return json.dumps(_finite(row), ensure_ascii=False, default=lambda v: _finite(_jsonable(v)),
+                          allow_nan=False)

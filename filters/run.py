@@ -45,13 +45,14 @@ def run_filter(inputs: list[str], out: str | Path, settings: FilterSettings = Fi
     progress = progress or Progress(enabled=False)
     sources = expand_inputs([str(i) for i in inputs])
     out = Path(out).resolve()
+    # The model and the thresholds first: a run that cannot start leaves no output directory behind.
+    detector = detector if detector is not None else detector_loader()
+    thresholds = detector.thresholds.with_overrides(suspect=suspect, ground=ground)
     state = RunState(out)
     state.prepare()
     state.lock()
     executor = None
     try:
-        detector = detector if detector is not None else detector_loader()
-        thresholds = detector.thresholds.with_overrides(suspect=suspect, ground=ground)
         provenance = detector.provenance()
         inputs_meta = describe_inputs(sources)
         identity = {
@@ -111,5 +112,6 @@ def _near_duplicate_pass(sources, out: Path, settings: FilterSettings, state: Ru
     summary = read_json(state.minhash_dir / "clusters.json")
     if summary is None:
         summary = MinHashClusterer(store).cluster([records[s.index]["signed"] for s in sources])
+        summary["duplicate_ids"] = store.find_duplicate_ids([records[s.index]["documents"] for s in sources])
         write_json(state.minhash_dir / "clusters.json", summary)
     return records, summary

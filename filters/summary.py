@@ -32,8 +32,13 @@ def format_summary(manifest: dict, out_dir) -> str:
     if near:
         lines.append(f"  near-duplicates: {near.get('clusters', 0):,} clusters holding "
                      f"{near.get('documents_in_clusters', 0):,} documents")
+    if counts.get("duplicate_ids"):
+        lines.append(f"  duplicate ids: {counts['duplicate_ids']:,} scored documents share their id with "
+                     "another record (marked synthsieve.duplicate_id)")
     thresholds = manifest["thresholds"]
     lines.append(f"  thresholds: suspect >= {thresholds['suspect']:.4g}, ground < {thresholds['ground']:.4g}")
+    if manifest.get("thresholds_note"):
+        lines.append(f"  note: {manifest['thresholds_note']}")
     if manifest.get("rethresholded_from"):
         lines.append(f"  re-routed from {manifest['rethresholded_from']['out']} without rescoring")
     lines.append(f"  manifest: {out_dir}/manifest.json")

@@ -73,6 +73,42 @@ class JsonlZstShardFile:
         temporary_name(self.path).unlink(missing_ok=True)
 
 
+def rows_to_table(rows: list[dict]):
+    """A shard's rows as one Arrow table whose columns are the union of every row's fields.
+
+    Columns are taken in first-seen order (pyarrow's `from_pylist` would take only the first row's
+    fields and silently drop any other); a row without a field has null there. A column whose values
+    have types Arrow cannot unify (an input field that is a number in one record and text in another,
+    ids of both kinds) is written as JSON text, each value encoded alone, so nothing is lost or
+    coerced into another value. `synthsieve.displaced_fields` (input fields that clashed with the row's
+    own names) is arbitrary input, so it is always JSON text, which keeps the `synthsieve` column's type
+    the same in every shard.
+    """
+    import pyarrow as pa
+
+    from .rows import dumps as to_json
+
+    names: dict[str, None] = {}
+    for row in rows:
+        names.update(dict.fromkeys(row))
+    columns = {}
+    for name in names:
+        values = [row.get(name) for row in rows]
+        if name == "synthsieve":
+            values = [_displaced_as_json(v, to_json) for v in values]
+        try:
+            columns[name] = pa.array(values)
+        except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, OverflowError):
+            columns[name] = pa.array([None if v is None else to_json(v) for v in values], type=pa.string())
+    return pa.table(columns)
+
+
+def _displaced_as_json(meta, to_json):
+    if isinstance(meta, dict) and "displaced_fields" in meta:
+        return {**meta, "displaced_fields": to_json(meta["displaced_fields"])}
+    return meta
+
+
 class ParquetShardFile:
     """Parquet needs the schema of all rows, so a shard's rows are held until commit (shard_size bounds them)."""
 
@@ -87,18 +123,9 @@ class ParquetShardFile:
         self.rows += 1
 
     def commit(self) -> dict:
-        import pyarrow as pa
         import pyarrow.parquet as pq
 
-        try:
-            table = pa.Table.from_pylist(self._rows)
-        except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
-            # Input fields whose types vary between rows cannot share a column type: store them as JSON.
-            from .rows import dumps as to_json
-
-            fixed = [{k: (v if k in ("id", "text", "synthsieve", "raw", "reason", "detail") else to_json(v))
-                      for k, v in row.items()} for row in self._rows]
-            table = pa.Table.from_pylist(fixed)
+        table = rows_to_table(self._rows)
         temporary = temporary_name(self.path)
         pq.write_table(table, temporary, compression="zstd")
         digest, size = hashlib.sha256(), 0
