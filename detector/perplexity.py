@@ -43,12 +43,27 @@ def pick_device() -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
+# What the pass keeps beside the statistics when asked (`PerplexityFeatures(keep_outputs=True)`):
+# hidden states pooled at these layers (hidden_states[0] is the embedding output), and per-token
+# sequences. Bump LM_OUTPUTS_VERSION when either changes: cached outputs are keyed by it.
+LM_OUTPUTS_VERSION = "lmo1"
+POOLED_LAYERS = (5, 10, 15, 20, 25, 30)
+TOKEN_SEQUENCE_NAMES = ("loglik", "entropy", "var_logp", "log_rank")
+
+
 @dataclass
 class LMResult:
-    """LM features of one document; `features` is None when it had too few tokens to score."""
+    """LM outputs of one document; `features` is None when it had too few tokens to score.
+
+    hidden: (2, len(POOLED_LAYERS), hidden size) float16, the mean over the document's tokens and the
+        last token's state at each pooled layer (None unless outputs were kept, or too few tokens).
+    tokens: (len(TOKEN_SEQUENCE_NAMES), n_tokens) float16 per-token sequences, same condition.
+    """
 
     n_tokens: int
     features: np.ndarray | None
+    hidden: np.ndarray | None = None
+    tokens: np.ndarray | None = None
 
 
 class PerplexityFeatures:
@@ -62,8 +77,11 @@ class PerplexityFeatures:
     names = LM_FEATURE_NAMES
 
     def __init__(self, reference_model=None, token_cap: int = 512, batch_tokens: int = 4096,
-                 device: str | None = None, compile_statistics: bool = False):
+                 device: str | None = None, compile_statistics: bool = False, keep_outputs: bool = False):
         self.reference_model = reference_model
+        # Pooled hidden states and per-token sequences from the same forward pass (LMResult.hidden,
+        # LMResult.tokens); off by default, as only models that read them need them.
+        self.keep_outputs = keep_outputs
         # Worth its one-off compile only for bulk work (eval, corpus filtering, benchmarks).
         self.compile_statistics = compile_statistics
         self.token_cap = int(token_cap)
@@ -135,8 +153,10 @@ class PerplexityFeatures:
             input_ids[row, : len(ids[i])] = torch.tensor(ids[i])
             mask[row, : len(ids[i])] = 1
         with torch.inference_mode():
-            logits = self._model(input_ids=input_ids.to(self.device),
-                                 attention_mask=mask.to(self.device)).logits
+            output = self._model(input_ids=input_ids.to(self.device), attention_mask=mask.to(self.device),
+                                 output_hidden_states=self.keep_outputs)
+            logits = output.logits
+            layers = self._pooled_layers(output.hidden_states) if self.keep_outputs else None
             for row, i in enumerate(batch):
                 n = len(ids[i]) - 1
                 if n < 2:
@@ -144,7 +164,23 @@ class PerplexityFeatures:
                     continue
                 statistics = compiled_token_statistics if self.compile_statistics else _token_statistics
                 token_stats = statistics(logits[row, :n], input_ids[row, 1 : n + 1].to(self.device))
-                results[i] = LMResult(n, _document_features(token_stats, offsets[i][:n], texts[i]))
+                result = LMResult(n, _document_features(token_stats, offsets[i][:n], texts[i]))
+                if layers is not None:
+                    # Positions 1..n hold the document's tokens (0 is the context prefix).
+                    states = layers[:, row, 1 : n + 1].float()
+                    result.hidden = torch.stack([states.mean(dim=1), states[:, -1]]).half().cpu().numpy()
+                    ll, entropy, _, var_logp, rank = token_stats
+                    result.tokens = np.stack([ll, entropy, var_logp, np.log(rank)]).astype(np.float16)
+                results[i] = result
+
+
+    def _pooled_layers(self, hidden_states):
+        """(layers, batch, width, hidden) for POOLED_LAYERS, clipped to the model's depth (a small local
+        model has fewer layers; its deepest stands in for the missing ones)."""
+        import torch
+
+        deepest = len(hidden_states) - 1
+        return torch.stack([hidden_states[min(layer, deepest)] for layer in POOLED_LAYERS])
 
 
 def _token_statistics(logits, targets):

@@ -80,3 +80,78 @@ class LMFeatureCache:
                 self.entries[entry["id"]] = entry
             handle.flush()
             os.fsync(handle.fileno())
+
+
+def extract_in_chunks(extractor, todo: list[dict], chunk: int, store) -> None:
+    """Runs the LM over `todo` rows `chunk` at a time, hands each chunk's (rows, results) to `store`
+    (which must make them durable: an interrupted run resumes from what was stored), with progress."""
+    import time
+
+    from detector.normalize import normalize_for_scoring
+
+    start, done = time.time(), 0
+    for begin in range(0, len(todo), chunk):
+        rows = todo[begin:begin + chunk]
+        store(rows, extractor.compute([normalize_for_scoring(row["text"]).text for row in rows]))
+        done += len(rows)
+        rate = done / (time.time() - start)
+        print(f"{done}/{len(todo)} docs, {rate:.2f} docs/s, eta {(len(todo) - done) / rate / 3600:.2f} h",
+              flush=True)
+
+
+def lm_outputs_key(reference_sha256: str, token_cap: int = 512) -> str:
+    """The LM output cache's key: outputs version, statistics version, reference-model hash, token cap."""
+    from detector.perplexity import LM_OUTPUTS_VERSION
+
+    return f"{LM_OUTPUTS_VERSION}-{LM_FEATURE_VERSION}-{reference_sha256[:12]}-cap{token_cap}"
+
+
+class LMOutputCache:
+    """Everything one LM pass gives per document (statistics, pooled hidden states, token sequences),
+    keyed by document id, in chunk files under the user cache directory (outside the work tree, so a
+    fresh checkout keeps it). Each chunk is written whole under a temporary name and renamed, so an
+    interrupted extraction loses at most the chunk in progress and resumes where it stopped.
+    """
+
+    def __init__(self, key: str, root: Path | None = None):
+        from detector.reference_lm import cache_dir
+
+        self.directory = Path(root or cache_dir() / "lm-outputs") / key
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self.index: dict[str, tuple[str, int]] = {}  # id -> (chunk file, row)
+        for path in sorted(self.directory.glob("chunk-*.npz")):
+            import numpy as np
+
+            with np.load(path) as data:
+                for row, doc_id in enumerate(data["ids"]):
+                    self.index[str(doc_id)] = (path.name, row)
+
+    def __contains__(self, doc_id: str) -> bool:
+        return doc_id in self.index
+
+    def add(self, ids: list[str], results) -> None:
+        """Stores one chunk: `results` are detector.perplexity.LMResult with kept outputs."""
+        import numpy as np
+
+        from detector.perplexity import LM_FEATURE_NAMES, POOLED_LAYERS, TOKEN_SEQUENCE_NAMES
+
+        width = len(LM_FEATURE_NAMES)
+        hidden_shape = next((r.hidden.shape for r in results if r.hidden is not None), (2, len(POOLED_LAYERS), 0))
+        stats = np.full((len(results), width), np.nan, dtype=np.float32)
+        hidden = np.zeros((len(results), *hidden_shape), dtype=np.float16)
+        lengths = np.array([0 if r.tokens is None else r.tokens.shape[1] for r in results], dtype=np.int32)
+        tokens = np.zeros((len(TOKEN_SEQUENCE_NAMES), int(lengths.sum())), dtype=np.float16)
+        at = 0
+        for row, result in enumerate(results):
+            if result.features is not None:
+                stats[row] = result.features
+                hidden[row] = result.hidden
+                tokens[:, at:at + lengths[row]] = result.tokens
+                at += lengths[row]
+        name = f"chunk-{len(list(self.directory.glob('chunk-*.npz'))):06d}.npz"
+        temporary = self.directory / f".{name}.tmp.npz"
+        np.savez(temporary, ids=np.array(ids), n_tokens=np.array([r.n_tokens for r in results], dtype=np.int32),
+                 stats=stats, hidden=hidden, token_lengths=lengths, tokens=tokens)
+        os.replace(temporary, self.directory / name)
+        for row, doc_id in enumerate(ids):
+            self.index[doc_id] = (name, row)

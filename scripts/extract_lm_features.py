@@ -13,15 +13,13 @@ from __future__ import annotations
 
 import random
 import sys
-import time
 
 import click
 
 sys.path.insert(0, str(__import__("pathlib").Path(__file__).resolve().parent.parent))
 
-from detector.normalize import normalize_for_scoring  # noqa: E402
 from detector.perplexity import PerplexityFeatures  # noqa: E402
-from scripts._data import LMFeatureCache, lm_cache_key, load_split, stratified_sample  # noqa: E402
+from scripts._data import LMFeatureCache, extract_in_chunks, lm_cache_key, load_split, stratified_sample  # noqa: E402
 
 
 def planned_documents(sizes: dict[str, int], seed: int) -> list[dict]:
@@ -51,19 +49,10 @@ def main(train, human_pool, dev, grounded, seed, chunk, token_cap, reference_mod
                               "grounded_docs": grounded}, seed)
     todo = [row for row in plan if row["id"] not in cache.entries]
     print(f"{len(plan)} planned, {len(todo)} to compute -> {cache.path}", flush=True)
-    start, done = time.time(), 0
-    for begin in range(0, len(todo), chunk):
-        rows = todo[begin : begin + chunk]
-        texts = [normalize_for_scoring(row["text"]).text for row in rows]
-        results = extractor.compute(texts)
-        cache.add([{"id": row["id"], "split": row["split"], "n_tokens": res.n_tokens,
-                    "lm": None if res.features is None else [round(float(v), 6) for v in res.features]}
-                   for row, res in zip(rows, results)])
-        done += len(rows)
-        rate = done / (time.time() - start)
-        print(f"{done}/{len(todo)} docs, {rate:.2f} docs/s, eta {(len(todo) - done) / rate / 60:.1f} min",
-              flush=True)
-
+    extract_in_chunks(extractor, todo, chunk, lambda rows, results: cache.add([
+        {"id": row["id"], "split": row["split"], "n_tokens": res.n_tokens,
+         "lm": None if res.features is None else [round(float(v), 6) for v in res.features]}
+        for row, res in zip(rows, results)]))
 
 if __name__ == "__main__":
     main()
