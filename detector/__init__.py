@@ -6,14 +6,14 @@
 
 __version__ = "0.1.0"
 
-from .decision import DECISIONS, GROUNDED, SUSPECTED, UNCERTAIN, DocumentScore, Thresholds, decide  # noqa: E402
+from detector.decision import DECISIONS, GROUNDED, SUSPECTED, UNCERTAIN, DocumentScore, Thresholds, decide  # noqa: E402
 
 
 def __getattr__(name):
     # Lazy: `Detector` pulls in torch and transformers (seconds), which workers that only need the
     # decision rule or the normaliser should not pay for.
     if name == "Detector":
-        from .detector import Detector
+        from detector.detector import Detector
 
         return Detector
     raise AttributeError(f"module 'detector' has no attribute {name!r}")

@@ -11,16 +11,16 @@ from pathlib import Path
 
 import numpy as np
 
-from . import __version__
-from .classifier import load_classifier
-from .decision import DocumentScore, Thresholds, decide, judgeable
-from .features import (CHEAP_FEATURE_NAMES, FULL_FEATURE_NAMES, MAX_FEATURE_CHARS, PreparedDocument, lm_vector,
+from detector import __version__
+from detector.classifier import load_classifier
+from detector.decision import DocumentScore, Thresholds, decide, judgeable
+from detector.features import (CHEAP_FEATURE_NAMES, FULL_FEATURE_NAMES, MAX_FEATURE_CHARS, PreparedDocument, lm_vector,
                        prepare)
-from .normalize import normalize_for_scoring
-from .language import LanguageIdentifier
-from .perplexity import PerplexityFeatures
-from .reference_lm import sha256_file
-from .style_fasttext import STYLE_VIEW_VERSION, StyleClassifier
+from detector.features.hygiene import normalize_for_scoring
+from detector.features.language import LanguageIdentifier
+from detector.features.lm import PerplexityFeatures
+from detector.reference_lm import sha256_file
+from detector.features.style_model import STYLE_VIEW_VERSION, StyleClassifier
 
 DEFAULT_MODEL_DIR = Path(__file__).resolve().parent.parent / "models" / "default"
 N_REASONS = 3

@@ -7,7 +7,7 @@ from collections import defaultdict
 import numpy as np
 from sklearn.metrics import roc_auc_score, roc_curve
 
-from .decision import GROUNDED, SUSPECTED, UNCERTAIN
+from detector.decision import GROUNDED, SUSPECTED, UNCERTAIN
 
 
 def auroc(y, p) -> float | None:

@@ -12,7 +12,7 @@ import os
 import stat
 import sys
 
-from .normalize import _CONTROL, _INVISIBLE
+from detector.features.hygiene import _CONTROL, _INVISIBLE
 
 EMPTY = "empty"
 BINARY_NUL = "binary (contains NUL characters)"
@@ -46,9 +46,9 @@ def text_problem(text: str) -> str | None:
       encoded for the tokenizer;
     - BINARY_NUL / BINARY_CONTROL: its first PROBE_CHARS characters hold a NUL, or more than
       BINARY_CONTROL_SHARE control characters (C0 and C1 controls other than tab, newline and
-      carriage return: the ones `detector.normalize` removes);
+      carriage return: the ones `detector.features.hygiene` removes);
     - EMPTY: nothing is left once whitespace, invisible characters and control characters (what
-      `detector.normalize` removes) are taken away.
+      `detector.features.hygiene` removes) are taken away.
     """
     try:
         text.encode("utf-8")  # far faster than searching for a surrogate
@@ -67,7 +67,7 @@ def text_problem(text: str) -> str | None:
 
 
 def _hygiene_leftover(text: str) -> str:
-    """What is left of `text` once `detector.normalize`'s invisible and control characters and all
+    """What is left of `text` once `detector.features.hygiene`'s invisible and control characters and all
     whitespace are removed (normalize's own classes, so "empty" means what the detector sees)."""
     return _CONTROL.sub("", _INVISIBLE.sub("", text)).strip()
 

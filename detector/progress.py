@@ -7,7 +7,7 @@ import sys
 import time
 from collections import Counter
 
-from .decision import DECISIONS, SUSPECTED
+from detector.decision import DECISIONS, SUSPECTED
 
 _SHORT = {SUSPECTED: "suspected"}
 

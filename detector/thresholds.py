@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 
-from .evaluation import auroc
+from detector.evaluation import auroc
 
 
 def threshold_for_fpr(p_human, target_fpr: float) -> float:

@@ -9,12 +9,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-GROUNDED_PARTITION = "grounded"
-SUSPECTED_PARTITION = "suspected_synthetic"
-UNCERTAIN_PARTITION = "uncertain"
-QUARANTINE_PARTITION = "quarantine"
-SCORED_PARTITIONS = (GROUNDED_PARTITION, SUSPECTED_PARTITION, UNCERTAIN_PARTITION)
-PARTITIONS = (*SCORED_PARTITIONS, QUARANTINE_PARTITION)
+from detector.decision import DECISIONS, GROUNDED, SUSPECTED, UNCERTAIN
+
+# The partitions: the detector's three decisions (named once, in detector.decision) and quarantine.
+QUARANTINE = "quarantine"
+SCORED_PARTITIONS = DECISIONS
+PARTITIONS = (*SCORED_PARTITIONS, QUARANTINE)
 
 # Why a record went to quarantine. The report and the manifest count by these exact strings.
 INVALID_JSON = "invalid_json"
@@ -69,7 +69,7 @@ class Document:
             self.raw = raw
         elif self.raw is None and self.text is not None:
             self.raw = self.text
-        self.partition = QUARANTINE_PARTITION
+        self.partition = QUARANTINE
         return self
 
     @property
@@ -84,3 +84,8 @@ def raw_prefix(raw: bytes | str | None) -> str:
     if isinstance(raw, str):
         raw = raw.encode("utf-8", errors="surrogatepass")
     return raw[:RAW_PREFIX_BYTES].decode("utf-8", errors="replace")
+
+
+__all__ = ["Document", "raw_prefix", "GROUNDED", "SUSPECTED", "UNCERTAIN", "QUARANTINE", "SCORED_PARTITIONS",
+           "PARTITIONS", "QUARANTINE_REASONS", "INVALID_JSON", "NO_TEXT", "EMPTY", "BINARY", "UNDECODABLE",
+           "TOO_LARGE", "UNREADABLE_FILE", "EXTRACT_FAILED", "SCORE_FAILED", "RAW_PREFIX_BYTES"]

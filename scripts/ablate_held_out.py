@@ -5,7 +5,7 @@ LM features subsampled to 8,000), then every configuration's classifier is fit o
 style scores, and scored on the held-out documents the thresholds decide (English, >= 50 tokens).
 Every variant is also scored on all the fold's documents (the pooled AUROC the held-out targets are
 set on) and on those not in English (where each class has enough documents, as
-evaluate_generalisation.auroc_if_enough decides). The style scores of each fold are cached in WORKDIR
+detector.training.folds.auroc_if_enough decides). The style scores of each fold are cached in WORKDIR
 under the style view's version and a hash of the fold's fit rows, so adding a configuration costs only
 its fits, and new LM rows (which change the fit rows) get new style scores.
 
@@ -32,26 +32,24 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import sys
 import time
 from pathlib import Path
 
 import click
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from detector.evaluation import auroc  # noqa: E402
-from detector.features import FULL_FEATURE_NAMES, MAX_FEATURE_CHARS  # noqa: E402
-from detector.normalize import normalize_for_scoring  # noqa: E402
-from detector.perplexity import PerplexityFeatures  # noqa: E402
-from detector.reference_lm import resolve_reference_model  # noqa: E402
-from detector.stylometry import _words  # noqa: E402
-from detector.style_fasttext import STYLE_FIT_VERSION, STYLE_VIEW_VERSION  # noqa: E402
-from scripts._data import lm_cache_key  # noqa: E402
-from scripts._training import (build_table, english_judgeable, feature_matrix, fit_calibrated,  # noqa: E402
+from detector.evaluation import auroc
+from detector.features import FULL_FEATURE_NAMES, MAX_FEATURE_CHARS
+from detector.features.hygiene import normalize_for_scoring
+from detector.features.lm import PerplexityFeatures
+from detector.reference_lm import resolve_reference_model
+from detector.features.stylometry import _words
+from detector.features.style_model import STYLE_FIT_VERSION, STYLE_VIEW_VERSION
+from detector.training.data import lm_cache_key
+from detector.training.table import (build_table, english_judgeable, feature_matrix, fit_calibrated,
                                generator_family, refit_rows, style_scores)
-from scripts.evaluate_generalisation import _indices, auroc_if_enough, held_out_test  # noqa: E402
+from detector.training.folds import auroc_if_enough, held_out_test, split_indices
 
 NAMES = np.array(FULL_FEATURE_NAMES)
 CONFIGS = ("base", "no_style", "no_stylometry", "lm_only", "lm_style", "reg", "english", "additive",
@@ -191,7 +189,7 @@ def main(configs, workdir, out_path):
     if set(names) - set(CONFIGS):
         raise click.BadParameter(f"unknown: {sorted(set(names) - set(CONFIGS))}", param_hint="--configs")
     table = build_table(lm_cache_key(resolve_reference_model(None).sha256))
-    idx = _indices(table)
+    idx = split_indices(table)
     workdir.mkdir(parents=True, exist_ok=True)
     results: dict[str, dict[str, dict]] = {}
     single_lm_feature: dict[str, dict[str, float]] = {}

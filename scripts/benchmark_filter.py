@@ -21,17 +21,11 @@ from pathlib import Path
 import click
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 
-from scripts._data import load_split, stratified_sample  # noqa: E402
+from detector.training.data import benchmark_rows
 
 GOAL_SPEEDUP = 5.0
 GOAL_AUROC_LOSS = 0.01
-
-
-def benchmark_rows(n_docs: int, seed: int) -> list[dict]:
-    """The benchmark corpus: dev documents stratified by generator and domain."""
-    return stratified_sample(load_split("dev"), n_docs, keys=("generator", "domain"), seed=seed)
 
 
 def build_corpus(path: Path, n_docs: int, seed: int) -> int:
@@ -47,10 +41,11 @@ def build_corpus(path: Path, n_docs: int, seed: int) -> int:
 def auroc_of(out: Path) -> tuple[float, int]:
     from sklearn.metrics import roc_auc_score
 
-    from filters.output import iter_partition
+    from filters.document import SCORED_PARTITIONS
+    from filters.store.output import iter_partition
 
     labels, scores = [], []
-    for partition in ("grounded", "suspected_synthetic", "uncertain"):
+    for partition in SCORED_PARTITIONS:
         for row in iter_partition(out, partition):
             labels.append(1 if row["label"] == "machine" else 0)
             scores.append(row["synthsieve"]["p_machine"])
@@ -60,8 +55,8 @@ def auroc_of(out: Path) -> tuple[float, int]:
 def run_one(corpus: Path, out: Path, full: bool, workers: int, loader, detector, token_cap: int,
             shard_size: int) -> dict:
     from detector.progress import Progress
-    from filters.run import run_filter
-    from filters.settings import FilterSettings
+    from filters.executor.run import run_filter
+    from filters.executor.settings import FilterSettings
 
     settings = FilterSettings(full=full, token_cap=token_cap, shard_size=shard_size)
     started = time.perf_counter()
@@ -117,8 +112,8 @@ def markdown(report: dict) -> str:
               help="Also write the report as JSON here.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a Markdown table.")
 def main(docs, workers, modes, workdir, reference_model, token_cap, shard_size, seed, report_path, as_json):
-    from filters.detector_loader import DetectorLoader
-    from filters.engines.local import available_cpus
+    from filters.executor.detector_loader import DetectorLoader
+    from filters.executor.local_engine import available_cpus
 
     corpus = workdir / f"dev-{docs}-{seed}.jsonl"
     n = build_corpus(corpus, docs, seed)

@@ -11,16 +11,13 @@ from __future__ import annotations
 
 import json
 import platform
-import sys
 import time
-from pathlib import Path
 
 import click
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from detector import Detector  # noqa: E402
-from scripts._data import load_split  # noqa: E402
+from detector import Detector
+from detector.training.data import load_split
 
 
 def documents_with_at_least(detector, n_docs: int, tokens: int) -> list[str]:

@@ -20,17 +20,15 @@ from pathlib import Path
 import click
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from detector.classifier import load_classifier  # noqa: E402
-from detector.decision import Thresholds, judgeable  # noqa: E402
-from detector.evaluation import auroc  # noqa: E402
-from detector.reference_lm import resolve_reference_model  # noqa: E402
-from detector.style_fasttext import StyleClassifier  # noqa: E402
-from detector.thresholds import cascade_costs  # noqa: E402
-from scripts._data import lm_cache_key  # noqa: E402
-from scripts._training import build_table, feature_matrix  # noqa: E402
-from scripts.benchmark_filter import benchmark_rows  # noqa: E402
+from detector.classifier import load_classifier
+from detector.decision import Thresholds, judgeable
+from detector.evaluation import auroc
+from detector.reference_lm import resolve_reference_model
+from detector.features.style_model import StyleClassifier
+from detector.thresholds import cascade_costs
+from detector.training.data import benchmark_rows, lm_cache_key
+from detector.training.table import build_table, feature_matrix
 
 # Cut-offs on the cheap score, as shares of the judgeable documents decided alone.
 JUDGEABLE_SHARES = (0.0, 0.2, 0.4, 0.6, 0.8, 0.9)
@@ -43,7 +41,7 @@ def scored_dev(model_dir: Path):
     table = build_table(lm_cache_key(resolve_reference_model(None).sha256, metadata["token_cap"]))
     dev = np.flatnonzero((table.column("split") == "dev") & table.has_lm)
     style = np.full(len(table.rows), np.nan)
-    style[dev] = StyleClassifier.load(model_dir / "style.ftz").predict_proba([table.rows[i]["text"] for i in dev])
+    style[dev] = StyleClassifier.load(model_dir / "style.ftz").predict_proba([table.rows[i]["text"] for i in dev])[:, 1]
     p_cheap = load_classifier(model_dir, "cheap").predict_proba(feature_matrix(table, style, False)[dev])[:, 1]
     p_full = load_classifier(model_dir, "full").predict_proba(feature_matrix(table, style, True)[dev])[:, 1]
     judge = np.array([judgeable(table.language[i], int(table.n_tokens[i]), thresholds) for i in dev])

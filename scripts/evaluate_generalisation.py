@@ -14,44 +14,25 @@ domain) and on the uncertain share of English documents.
 from __future__ import annotations
 
 import json
-import sys
 import time
 from pathlib import Path
 
 import click
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from detector.classifier import load_classifier  # noqa: E402
-from detector.decision import SUSPECTED, UNCERTAIN, Thresholds, decide, judgeable  # noqa: E402
-from detector.reference_lm import resolve_reference_model  # noqa: E402
-from detector.style_fasttext import StyleClassifier  # noqa: E402
-from detector.evaluation import auroc  # noqa: E402
-from scripts._data import lm_cache_key  # noqa: E402
-from scripts._training import (  # noqa: E402
+from detector.classifier import load_classifier
+from detector.decision import SUSPECTED, UNCERTAIN, Thresholds, decide, judgeable
+from detector.reference_lm import resolve_reference_model
+from detector.features.style_model import StyleClassifier
+from detector.evaluation import auroc
+from detector.training.data import lm_cache_key
+from detector.training.folds import auroc_if_enough, held_out_test, split_indices
+from detector.training.table import (
     build_table, english_judgeable, feature_matrix, generator_family, refit_and_score)
 
 
 FOLD_KEYS = {"domain": "leave_one_domain_out", "family": "leave_one_family_out", "task": "leave_one_task_out"}
-MIN_PER_CLASS = 20
-
-
-def _indices(table):
-    split = table.column("split")
-    idx = {name: np.flatnonzero(split == name) for name in ("train", "human_pool", "dev", "grounded_docs")}
-    idx["fit"] = np.concatenate([idx["train"], idx["human_pool"]])
-    return idx
-
-
-def held_out_test(table, idx, held: np.ndarray, machine_only: bool) -> np.ndarray:
-    """Test documents of a fold: the held-out part of train and dev (both classes), or for families and
-    tasks, which only machine text has, its machine texts against dev's human texts."""
-    both = np.concatenate([idx["train"], idx["dev"]])
-    if not machine_only:
-        return both[held[both]]
-    dev_human = idx["dev"][table.y[idx["dev"]] == 0]
-    return np.concatenate([both[held[both] & (table.y[both] == 1)], dev_human])
 
 
 def leave_one_out(table, idx, key_of, conditions, test_builder, kind):
@@ -80,12 +61,6 @@ def leave_one_out(table, idx, key_of, conditions, test_builder, kind):
     return {"folds": results, **_summary(results, "auroc"), **_summary(results, "english_judgeable_auroc")}
 
 
-def auroc_if_enough(y, p):
-    """AUROC where each class has MIN_PER_CLASS documents, else None (a few documents say nothing)."""
-    n_machine = int(np.sum(y))
-    return auroc(y, p) if min(n_machine, len(y) - n_machine) >= MIN_PER_CLASS else None
-
-
 def _summary(results: dict, key: str) -> dict:
     """Mean and worst fold of one AUROC column; folds where it was not measured are left out."""
     defined = {name: r[key] for name, r in results.items() if r.get(key) is not None}
@@ -107,7 +82,7 @@ def shipped_model_checks(table, idx, model_dir: Path) -> dict:
     style_p = np.full(len(table.rows), np.nan)
     scored = np.concatenate([idx["dev"], idx["grounded_docs"]])
     scored = scored[table.has_lm[scored]]
-    style_p[scored] = style.predict_proba([table.rows[i]["text"] for i in scored])
+    style_p[scored] = style.predict_proba([table.rows[i]["text"] for i in scored])[:, 1]
     X = feature_matrix(table, style_p, with_lm=True)
     p = full.predict_proba(X[scored])[:, 1]
     decisions = np.array([decide(pi, table.language[i], int(table.n_tokens[i]), thresholds)
@@ -173,7 +148,7 @@ def main(model_dir, out_path, folds, skip_folds):
                                  param_hint="--folds")
     source = resolve_reference_model(None)
     table = build_table(lm_cache_key(source.sha256))
-    idx = _indices(table)
+    idx = split_indices(table)
     metadata = json.loads((model_dir / "model.json").read_text())
     report = {"model_id": metadata["model_id"], "shipped_model": shipped_model_checks(table, idx, model_dir)}
     kind = metadata["classifiers"]["full"]

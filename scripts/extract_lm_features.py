@@ -12,14 +12,12 @@ The defaults are the sample the shipped model was trained and thresholded on (al
 from __future__ import annotations
 
 import random
-import sys
 
 import click
 
-sys.path.insert(0, str(__import__("pathlib").Path(__file__).resolve().parent.parent))
 
-from detector.perplexity import PerplexityFeatures  # noqa: E402
-from scripts._data import LMFeatureCache, extract_in_chunks, lm_cache_key, load_split, stratified_sample  # noqa: E402
+from detector.features.lm import PerplexityFeatures
+from detector.training.data import LMFeatureCache, extract_in_chunks, lm_cache_key, load_split, stratified_sample
 
 
 def planned_documents(sizes: dict[str, int], seed: int) -> list[dict]:

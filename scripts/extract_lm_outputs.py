@@ -14,14 +14,12 @@ of all of them, usable for experiments before the whole plan is done:
 from __future__ import annotations
 
 import hashlib
-import sys
 
 import click
 
-sys.path.insert(0, str(__import__("pathlib").Path(__file__).resolve().parent.parent))
 
-from detector.perplexity import PerplexityFeatures  # noqa: E402
-from scripts._data import (SHARED_DATA, LMOutputCache, extract_in_chunks, lm_outputs_key, load_split,  # noqa: E402
+from detector.features.lm import PerplexityFeatures
+from detector.training.data import (SHARED_DATA, LMOutputCache, extract_in_chunks, lm_outputs_key, load_split,
                            read_jsonl, stratified_sample)
 
 # (file, split field value or None for all, how many at most). Training sets first in the issue's

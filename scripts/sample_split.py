@@ -6,14 +6,12 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import click
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from scripts._data import load_split, stratified_sample  # noqa: E402
+from detector.training.data import load_split, stratified_sample
 
 
 @click.command()

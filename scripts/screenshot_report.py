@@ -10,14 +10,12 @@ index.html in headless Chromium (Debian: apt-get install -y chromium).
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 
-from filters.report import build_report, write_report  # noqa: E402
-from filters.report.screenshot import WINDOW, screenshot  # noqa: E402
+from filters.report import build_report, write_report
+from filters.report.screenshot import WINDOW, screenshot
 
 
 def main(argv=None) -> int:

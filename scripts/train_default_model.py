@@ -4,7 +4,7 @@ Reads train.jsonl + human_pool.jsonl for fitting, dev.jsonl for thresholds (plus
 human_pool, so the false-positive target also holds on human text from outside dev's domains).
 grounded_docs.jsonl is never used here. LM features come from the cache that
 scripts/extract_lm_features.py fills; documents without them still train the full model (see
-scripts._training.fit_full_model).
+detector.training.table.fit_full_model).
 
     python scripts/train_default_model.py [--target-fpr 0.01] [--target-miss 0.05] [--out models/default]
 """
@@ -12,26 +12,25 @@ scripts._training.fit_full_model).
 from __future__ import annotations
 
 import json
-import sys
 import time
 from pathlib import Path
 
 import click
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from detector import __version__  # noqa: E402
-from detector.detector import write_artifact_hashes  # noqa: E402
-from detector.features import CHEAP_FEATURE_NAMES, FULL_FEATURE_NAMES  # noqa: E402
-from detector.perplexity import LM_FEATURE_VERSION  # noqa: E402
-from detector.reference_lm import resolve_reference_model  # noqa: E402
-from detector.style_fasttext import STYLE_VIEW_VERSION  # noqa: E402
+from detector import __version__
+from detector.detector import write_artifact_hashes
+from detector.features import CHEAP_FEATURE_NAMES, FULL_FEATURE_NAMES
+from detector.features.lm import LM_FEATURE_VERSION
+from detector.reference_lm import resolve_reference_model
+from detector.features.style_model import STYLE_VIEW_VERSION
 from detector.thresholds import (cascade_cutoff, error_rates, threshold_for_abstention, threshold_for_fpr,
-                                 threshold_for_fpr_bound, threshold_for_miss_rate)  # noqa: E402
-from detector.evaluation import auroc  # noqa: E402
-from scripts._data import lm_cache_key  # noqa: E402
-from scripts._training import (  # noqa: E402
+                                 threshold_for_fpr_bound, threshold_for_miss_rate)
+from detector.evaluation import auroc
+from detector.training.data import lm_cache_key
+from detector.training.folds import split_indices
+from detector.training.table import (
     build_table, english_judgeable, feature_matrix, fit_calibrated, fit_full_model, group_folds,
     out_of_domain_human_scores,
     style_scores)
@@ -39,11 +38,6 @@ from scripts._training import (  # noqa: E402
 
 # Above any probability: the cheap stage's band upper end when it must not flag alone.
 CHEAP_NEVER_FLAGS = 1.5
-
-
-def split_indices(table):
-    split = table.column("split")
-    return {name: np.flatnonzero(split == name) for name in ("train", "human_pool", "dev", "grounded_docs")}
 
 
 def pool_holdout(table, pool_idx: np.ndarray) -> np.ndarray:

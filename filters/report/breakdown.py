@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .load import PARTITIONS, SUSPECTED, UNCERTAIN, RunData
+from filters.document import PARTITIONS, SUSPECTED, UNCERTAIN
+from filters.report.load import RunData
 
 
 def group_totals(run: RunData, keys: np.ndarray) -> tuple[np.ndarray, dict]:

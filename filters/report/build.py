@@ -8,12 +8,12 @@ from pathlib import Path
 
 import numpy as np
 
-from . import plots as plotting
-from .comparison import comparison_section, run_labels
-from .load import RunData, load_run
-from .prevalence import DRAWS, ErrorRates
-from .sections import run_sections
-from .summary import summary
+from filters.report import plots as plotting
+from filters.report.comparison import comparison_section, run_labels
+from filters.report.load import RunData, load_run
+from filters.report.prevalence import DRAWS, ErrorRates
+from filters.report.sections import run_sections
+from filters.report.summary import summary
 
 SCHEMA = "synthsieve.report/1"
 SEED = 20221130  # fixed: the same output directory always gives the same interval

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .load import PARTITIONS, SUSPECTED
-from .prevalence import difference_interval
+from filters.document import PARTITIONS, SUSPECTED
+from filters.report.prevalence import difference_interval
 
 TOP_LANGUAGES = 12
 

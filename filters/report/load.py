@@ -16,16 +16,9 @@ from urllib.parse import urlsplit
 
 import numpy as np
 
-from filters.output import SHARD_SUFFIXES, ManifestPathError, iter_rows, shard_file
+from filters.store.output import SHARD_SUFFIXES, ManifestPathError, iter_rows, shard_file
 
-# The partition names of detector/decision.py, repeated here because importing `detector` loads torch,
-# which would cost the report seconds for nothing.
-GROUNDED = "grounded"
-SUSPECTED = "suspected_synthetic"
-UNCERTAIN = "uncertain"
-QUARANTINE = "quarantine"
-SCORED_PARTITIONS = (GROUNDED, SUSPECTED, UNCERTAIN)
-PARTITIONS = SCORED_PARTITIONS + (QUARANTINE,)
+from filters.document import PARTITIONS, QUARANTINE
 
 UNKNOWN = "(unknown)"
 EXCERPT_CHARS = 200
@@ -99,7 +92,7 @@ def _entry_item(entry) -> dict | None:
 
 
 def _checked(out_dir: Path, item: dict) -> Path:
-    """The path of a shard file entry, checked by the filter's own rule (filters.output.shard_file):
+    """The path of a shard file entry, checked by the filter's own rule (filters.store.output.shard_file):
     `<partition>/part-<key>.<ext>` inside the run directory, or the report refuses the run."""
     try:
         return shard_file(out_dir, item, where=str(out_dir / "manifest.json")).path
@@ -181,7 +174,7 @@ def json_wrapped_string(value):
 
 
 def iter_shard(path: Path):
-    """The rows of one shard file, read by the filter's own reader (filters.output.iter_rows)."""
+    """The rows of one shard file, read by the filter's own reader (filters.store.output.iter_rows)."""
     rows = iter_rows(path)
     return map(parquet_row, rows) if path.name.endswith(".parquet") else rows
 

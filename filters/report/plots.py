@@ -9,7 +9,8 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from .load import GROUNDED, PARTITIONS, QUARANTINE, SCORED_PARTITIONS, SUSPECTED, UNCERTAIN, RunData
+from filters.document import GROUNDED, PARTITIONS, QUARANTINE, SCORED_PARTITIONS, SUSPECTED, UNCERTAIN
+from filters.report.load import RunData
 
 # Colour-blind-safe (Dark2). The browser test looks for these in the screenshot, so the page's CSS
 # must not use them: their presence then proves the images rendered.

@@ -12,10 +12,10 @@ import base64
 import html
 import json
 
-from . import fmt
-from .build import Report
-from .load import PARTITIONS, SCORED_PARTITIONS, SUSPECTED
-from .plots import Plot
+from filters.report import fmt
+from filters.report.build import Report
+from filters.document import PARTITIONS, SCORED_PARTITIONS, SUSPECTED
+from filters.report.plots import Plot
 
 CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'"
 

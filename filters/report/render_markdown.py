@@ -13,9 +13,9 @@ import html
 import json
 import re
 
-from . import fmt
-from .build import Report
-from .load import PARTITIONS, SCORED_PARTITIONS, SUSPECTED
+from filters.report import fmt
+from filters.report.build import Report
+from filters.document import PARTITIONS, SCORED_PARTITIONS, SUSPECTED
 
 _MARKDOWN_SPECIAL = re.compile(r"([\\`*\[\]|])|(?<!\w)_|_(?!\w)")
 

@@ -8,9 +8,10 @@ from datetime import date
 
 import numpy as np
 
-from . import breakdown
-from .load import PARTITIONS, QUARANTINE, SCORED_PARTITIONS, SUSPECTED, UNCERTAIN, RunData
-from .prevalence import ErrorRates, adjusted_prevalence, interval_meaning
+from filters.report import breakdown
+from filters.document import PARTITIONS, QUARANTINE, SCORED_PARTITIONS, SUSPECTED, UNCERTAIN
+from filters.report.load import RunData
+from filters.report.prevalence import ErrorRates, adjusted_prevalence, interval_meaning
 
 # ChatGPT's public release: text dated before it is very unlikely to come from a chat model.
 CHATGPT_RELEASE = date(2022, 11, 30)

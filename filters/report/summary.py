@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from .fmt import interval, num, pct, ratio, signed_pct
-from .load import GROUNDED, QUARANTINE, SUSPECTED, UNCERTAIN
+from filters.report.fmt import interval, num, pct, ratio, signed_pct
+from filters.document import GROUNDED, QUARANTINE, SUSPECTED, UNCERTAIN
 
 MOSTLY_UNCERTAIN = 0.5
 NOTABLE_CLUSTERED_SHARE = 0.05

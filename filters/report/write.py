@@ -6,10 +6,10 @@ import json
 import math
 from pathlib import Path
 
-from .build import Report
-from .fmt import INVISIBLE
-from .render_html import render_html
-from .render_markdown import render_markdown
+from filters.report.build import Report
+from filters.report.fmt import INVISIBLE
+from filters.report.render_html import render_html
+from filters.report.render_markdown import render_markdown
 
 
 def json_ready(value):

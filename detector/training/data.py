@@ -1,0 +1,162 @@
+"""Shared helpers for the scripts: reading ../shared/data by path and the LM feature cache."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+from collections import defaultdict
+from pathlib import Path
+
+from detector.features.lm import LM_FEATURE_VERSION
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED_DATA = Path(os.environ.get("SYNTHSIEVE_SHARED_DATA", ROOT.parent / "shared" / "data"))
+FEATURE_CACHE = Path(os.environ.get("SYNTHSIEVE_FEATURE_CACHE", ROOT / ".cache" / "features"))
+
+
+def read_jsonl(path: Path) -> list[dict]:
+    with open(path, encoding="utf-8") as handle:
+        return [json.loads(line) for line in handle if line.strip()]
+
+
+def load_split(name: str) -> list[dict]:
+    """One of train, dev, human_pool, grounded_docs; fails with a clear message when absent."""
+    path = SHARED_DATA / f"{name}.jsonl"
+    if not path.exists():
+        raise SystemExit(f"{path} not found: set SYNTHSIEVE_SHARED_DATA to the shared data folder")
+    rows = read_jsonl(path)
+    for row in rows:
+        row.setdefault("split", name)
+    return rows
+
+
+def stratified_sample(rows: list[dict], n: int, keys=("generator", "domain"), seed: int = 0) -> list[dict]:
+    """Round-robin over strata so small generators and domains are not crowded out by big ones."""
+    if n >= len(rows):
+        return list(rows)
+    rng = random.Random(seed)
+    strata: dict[tuple, list[dict]] = defaultdict(list)
+    for row in rows:
+        strata[tuple(row.get(k) for k in keys)].append(row)
+    for bucket in strata.values():
+        rng.shuffle(bucket)
+    buckets = sorted(strata.values(), key=len)
+    picked: list[dict] = []
+    depth = 0
+    while len(picked) < n:
+        for bucket in buckets:
+            if depth < len(bucket) and len(picked) < n:
+                picked.append(bucket[depth])
+        depth += 1
+    return picked
+
+
+def benchmark_rows(n_docs: int, seed: int) -> list[dict]:
+    """The benchmark corpus: dev documents stratified by generator and domain."""
+    return stratified_sample(load_split("dev"), n_docs, keys=("generator", "domain"), seed=seed)
+
+
+def lm_cache_key(reference_sha256: str, token_cap: int = 512) -> str:
+    """The LM feature cache's key: feature version, reference-model hash, token cap."""
+    return f"{LM_FEATURE_VERSION}-{reference_sha256[:12]}-cap{token_cap}"
+
+
+class LMFeatureCache:
+    """Append-only JSONL of LM features keyed by document id, for one (feature version, model, cap)."""
+
+    def __init__(self, key: str):
+        FEATURE_CACHE.mkdir(parents=True, exist_ok=True)
+        self.path = FEATURE_CACHE / f"lm-{key}.jsonl"
+        self.entries: dict[str, dict] = {}
+        if self.path.exists():
+            with open(self.path, encoding="utf-8") as handle:
+                for line in handle:
+                    try:
+                        entry = json.loads(line)
+                    except json.JSONDecodeError:  # a torn last line after a kill
+                        continue
+                    self.entries[entry["id"]] = entry
+
+    def add(self, entries: list[dict]) -> None:
+        with open(self.path, "a", encoding="utf-8") as handle:
+            for entry in entries:
+                handle.write(json.dumps(entry) + "\n")
+                self.entries[entry["id"]] = entry
+            handle.flush()
+            os.fsync(handle.fileno())
+
+
+def extract_in_chunks(extractor, todo: list[dict], chunk: int, store) -> None:
+    """Runs the LM over `todo` rows `chunk` at a time, hands each chunk's (rows, results) to `store`
+    (which must make them durable: an interrupted run resumes from what was stored), with progress."""
+    import time
+
+    from detector.features.hygiene import normalize_for_scoring
+
+    start, done = time.time(), 0
+    for begin in range(0, len(todo), chunk):
+        rows = todo[begin:begin + chunk]
+        store(rows, extractor.compute([normalize_for_scoring(row["text"]).text for row in rows]))
+        done += len(rows)
+        rate = done / (time.time() - start)
+        print(f"{done}/{len(todo)} docs, {rate:.2f} docs/s, eta {(len(todo) - done) / rate / 3600:.2f} h",
+              flush=True)
+
+
+def lm_outputs_key(reference_sha256: str, token_cap: int = 512) -> str:
+    """The LM output cache's key: outputs version, statistics version, reference-model hash, token cap."""
+    from detector.features.lm import LM_OUTPUTS_VERSION
+
+    return f"{LM_OUTPUTS_VERSION}-{LM_FEATURE_VERSION}-{reference_sha256[:12]}-cap{token_cap}"
+
+
+class LMOutputCache:
+    """Everything one LM pass gives per document (statistics, pooled hidden states, token sequences),
+    keyed by document id, in chunk files under the user cache directory (outside the work tree, so a
+    fresh checkout keeps it). Each chunk is written whole under a temporary name and renamed, so an
+    interrupted extraction loses at most the chunk in progress and resumes where it stopped.
+    """
+
+    def __init__(self, key: str, root: Path | None = None):
+        from detector.reference_lm import cache_dir
+
+        self.directory = Path(root or cache_dir() / "lm-outputs") / key
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self.index: dict[str, tuple[str, int]] = {}  # id -> (chunk file, row)
+        for path in sorted(self.directory.glob("chunk-*.npz")):
+            import numpy as np
+
+            with np.load(path) as data:
+                for row, doc_id in enumerate(data["ids"]):
+                    self.index[str(doc_id)] = (path.name, row)
+
+    def __contains__(self, doc_id: str) -> bool:
+        return doc_id in self.index
+
+    def add(self, ids: list[str], results) -> None:
+        """Stores one chunk: `results` are detector.features.lm.LMResult with kept outputs."""
+        import numpy as np
+
+        from detector.features.lm import LM_FEATURE_NAMES, POOLED_LAYERS, TOKEN_SEQUENCE_NAMES
+
+        width = len(LM_FEATURE_NAMES)
+        hidden_shape = next((r.hidden.shape for r in results if r.hidden is not None), (2, len(POOLED_LAYERS), 0))
+        stats = np.full((len(results), width), np.nan, dtype=np.float32)
+        hidden = np.zeros((len(results), *hidden_shape), dtype=np.float16)
+        lengths = np.array([0 if r.tokens is None else r.tokens.shape[1] for r in results], dtype=np.int32)
+        tokens = np.zeros((len(TOKEN_SEQUENCE_NAMES), int(lengths.sum())), dtype=np.float16)
+        at = 0
+        for row, result in enumerate(results):
+            if result.features is not None:
+                stats[row] = result.features
+                hidden[row] = result.hidden
+                tokens[:, at:at + lengths[row]] = result.tokens
+                at += lengths[row]
+        name = f"chunk-{len(list(self.directory.glob('chunk-*.npz'))):06d}.npz"
+        temporary = self.directory / f".{name}.tmp.npz"
+        np.savez(temporary, ids=np.array(ids), n_tokens=np.array([r.n_tokens for r in results], dtype=np.int32),
+                 stats=stats, hidden=hidden, token_lengths=lengths, tokens=tokens)
+        os.replace(temporary, self.directory / name)
+        for row, doc_id in enumerate(ids):
+            self.index[doc_id] = (name, row)
