@@ -66,6 +66,15 @@ class Thresholds:
         return cls(**{k: v for k, v in data.items() if k in known})
 
 
+def override_note(old: Thresholds, new: Thresholds, suspect: float | None, ground: float | None) -> str | None:
+    """A line saying so when `with_overrides` lowered the ground threshold to follow a --suspect given
+    alone, for the command to show and the manifest to keep."""
+    if suspect is not None and ground is None and new.ground < old.ground:
+        return (f"the ground threshold was lowered from {old.ground:.4g} to {new.ground:.4g} to follow "
+                f"--suspect (ground must not exceed suspect); pass --ground to choose it")
+    return None
+
+
 def judgeable(language: str | None, n_tokens: int, thresholds: Thresholds) -> bool:
     """Whether the reference LM is in its depth: a supported language and enough tokens."""
     return language in thresholds.supported_languages and n_tokens >= thresholds.min_tokens

@@ -138,6 +138,11 @@ def verify_artifacts(model_dir: Path, metadata: dict) -> dict[str, str]:
     return {name: stored[name] for name in sorted(stored)}
 
 
+# No reference LM here reads more; a larger cap in a model.json is damage, not a setting (and would
+# size read buffers from it).
+MAX_TOKEN_CAP = 8192
+
+
 def _check_metadata(model_dir: Path, metadata: dict) -> None:
     """The fields Detector.load and scoring read, present and of the right type."""
     meta_path = model_dir / MODEL_JSON
@@ -150,8 +155,9 @@ def _check_metadata(model_dir: Path, metadata: dict) -> None:
              if not isinstance(metadata[key], kind) or (kind is int and isinstance(metadata[key], bool))]
     if wrong:
         raise ModelDirectoryError(f"{meta_path}: wrong type of {', '.join(wrong)}; {_REMEDY}")
-    if metadata["token_cap"] < 1:
-        raise ModelDirectoryError(f"{meta_path}: token_cap {metadata['token_cap']} is not positive; {_REMEDY}")
+    if not 1 <= metadata["token_cap"] <= MAX_TOKEN_CAP:
+        raise ModelDirectoryError(f"{meta_path}: token_cap {metadata['token_cap']} is outside 1..{MAX_TOKEN_CAP}; "
+                                  f"{_REMEDY}")
     band = metadata["cheap_stage"].get("band")
     if not (isinstance(band, list) and len(band) == 2
             and all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in band)):

@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import codecs
+import re
 import errno
 import os
 import stat
@@ -39,16 +40,25 @@ class UnreadableInput(ValueError):
     """The input is not a text document; the message says why."""
 
 
+_BINARY_CONTROL = re.compile("[\u0000-\u0008\u000e-\u001f\u007f]")
+# Drawn as nothing, beside what hygiene removes: combining grapheme joiner, Hangul fillers, the blank
+# Braille pattern, variation selectors and tag characters. A text of only these has nothing to score.
+_NOTHING_TO_SEE = re.compile("[\u034f\u115f\u1160\u2800\u3164\uffa0\ufe00-\ufe0f"
+                             "\U000e0000-\U000e007f\U000e0100-\U000e01ef]")
+
+
 def text_problem(text: str) -> str | None:
     """Why a decoded text is not worth scoring (one of TEXT_PROBLEMS), or None when it is.
 
     - LONE_SURROGATE: it holds a lone surrogate (e.g. from a JSON "\\ud800" escape), so it cannot be
       encoded for the tokenizer;
     - BINARY_NUL / BINARY_CONTROL: its first PROBE_CHARS characters hold a NUL, or more than
-      BINARY_CONTROL_SHARE control characters (C0 and C1 controls other than tab, newline and
-      carriage return: the ones `detector.features.hygiene` removes);
-    - EMPTY: nothing is left once whitespace, invisible characters and control characters (what
-      `detector.features.hygiene` removes) are taken away.
+      BINARY_CONTROL_SHARE C0 control characters other than tab, newlines, vertical tab and form feed
+      (`_BINARY_CONTROL`; C1 controls are left out: they are what cp1252 text read as Latin-1 looks
+      like, common in crawls, and a form feed separates pages);
+    - EMPTY: nothing visible is left once whitespace, invisible characters and control characters
+      (what `detector.features.hygiene` removes, and the other characters no font draws:
+      `_NOTHING_TO_SEE`) are taken away.
     """
     try:
         text.encode("utf-8")  # far faster than searching for a surrogate
@@ -59,7 +69,7 @@ def text_problem(text: str) -> str | None:
     probe = text[:PROBE_CHARS]
     if "\0" in probe:
         return BINARY_NUL
-    if len(_CONTROL.findall(probe)) > BINARY_CONTROL_SHARE * len(probe):
+    if len(_BINARY_CONTROL.findall(probe)) > BINARY_CONTROL_SHARE * len(probe):
         return BINARY_CONTROL
     if not _has_visible(text):
         return EMPTY
@@ -67,9 +77,10 @@ def text_problem(text: str) -> str | None:
 
 
 def _hygiene_leftover(text: str) -> str:
-    """What is left of `text` once `detector.features.hygiene`'s invisible and control characters and all
-    whitespace are removed (normalize's own classes, so "empty" means what the detector sees)."""
-    return _CONTROL.sub("", _INVISIBLE.sub("", text)).strip()
+    """What is left of `text` once `detector.features.hygiene`'s invisible and control characters (its
+    own classes, so "empty" means what the detector sees), the characters no font draws, and all
+    whitespace are removed."""
+    return _NOTHING_TO_SEE.sub("", _CONTROL.sub("", _INVISIBLE.sub("", text))).strip()
 
 
 def _has_visible(text: str) -> bool:
@@ -85,26 +96,33 @@ def head_bytes_for(token_cap: int) -> int:
     return max(token_cap, 64) * 8 * 4
 
 
-def decode_document(raw: bytes, truncated: bool) -> str:
-    """Bytes to text; raises UnreadableInput for binary, undecodable or empty input.
+class BinaryInput(UnreadableInput):
+    """Bytes that are not text at all (NUL bytes and no byte-order mark)."""
 
-    UTF-8 unless a byte-order mark says UTF-16 or UTF-32 (little- or big-endian); the mark is
-    dropped. `truncated`: `raw` is the head of a longer input, so a character cut at its end is
-    dropped rather than called invalid.
-    """
+
+def decode_bytes(raw: bytes, truncated: bool = False) -> str:
+    """Bytes to text, UTF-8 unless a byte-order mark says UTF-16 or UTF-32 (little- or big-endian); the
+    mark is dropped. Raises BinaryInput for NUL bytes without a mark, UnreadableInput for bytes that
+    do not decode. `truncated`: `raw` is the head of a longer input, so a character cut at its end is
+    dropped rather than called invalid."""
     for bom, encoding, name in _BOMS:
         if raw.startswith(bom):
             body, offset = raw[len(bom):], len(bom)
             break
     else:
         if b"\x00" in raw[:PROBE_CHARS]:
-            raise UnreadableInput("binary (contains NUL bytes)")
+            raise BinaryInput("binary (contains NUL bytes)")
         body, offset, encoding, name = raw, 0, "utf-8", "UTF-8"
     try:
         # An incremental decoder with final=False holds back an incomplete character at the end.
-        text = codecs.getincrementaldecoder(encoding)("strict").decode(body, final=not truncated)
+        return codecs.getincrementaldecoder(encoding)("strict").decode(body, final=not truncated)
     except UnicodeDecodeError as exc:
         raise UnreadableInput(f"not valid {name} (byte {offset + exc.start})") from None
+
+
+def decode_document(raw: bytes, truncated: bool) -> str:
+    """Bytes to a text worth scoring (`decode_bytes`, then `text_problem`); raises UnreadableInput."""
+    text = decode_bytes(raw, truncated)
     problem = text_problem(text)
     if problem is not None:
         raise UnreadableInput(problem)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import random
@@ -10,7 +11,7 @@ from pathlib import Path
 
 from detector.features.lm import LM_FEATURE_VERSION
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]  # the repository (detector/training/data.py)
 SHARED_DATA = Path(os.environ.get("SYNTHSIEVE_SHARED_DATA", ROOT.parent / "shared" / "data"))
 FEATURE_CACHE = Path(os.environ.get("SYNTHSIEVE_FEATURE_CACHE", ROOT / ".cache" / "features"))
 
@@ -104,6 +105,30 @@ def extract_in_chunks(extractor, todo: list[dict], chunk: int, store) -> None:
               flush=True)
 
 
+# What the LM outputs are extracted for: (file, split field value or None for all, how many at most). Training sets first in the issue's
+# order of need; every dev and validation set whole.
+PLAN = (
+    ("modern", "train", None), ("learners", "train", None), ("train", None, 16000), ("human_pool", None, None),
+    ("dev", None, None), ("modern", "dev", None), ("learners", "dev", None), ("grounded_docs", None, None),
+    ("polished_light", "dev", None),
+)
+
+
+def planned_documents(seed: int = 0) -> list[dict]:
+    plan, seen = [], set()
+    for name, split, limit in PLAN:
+        rows = load_split(name)
+        rows = [r for r in rows if split is None or r.get("split") == split]
+        if limit is not None:
+            rows = stratified_sample(rows, limit, seed=seed)
+        for row in rows:
+            if row["id"] not in seen:
+                seen.add(row["id"])
+                plan.append({**row, "set": f"{name}:{split or 'all'}"})
+    plan.sort(key=lambda r: hashlib.sha1(f"{seed}:{r['id']}".encode()).digest())
+    return plan
+
+
 def lm_outputs_key(reference_sha256: str, token_cap: int = 512) -> str:
     """The LM output cache's key: outputs version, statistics version, reference-model hash, token cap."""
     from detector.features.lm import LM_OUTPUTS_VERSION
@@ -133,6 +158,26 @@ class LMOutputCache:
 
     def __contains__(self, doc_id: str) -> bool:
         return doc_id in self.index
+
+    def arrays(self, ids: list[str]) -> dict:
+        """`n_tokens`, `stats` (LM statistics, NaN where too short) and `hidden` (2, layers, size) of
+        each id, in order; every id must be cached (check with `in`)."""
+        import numpy as np
+
+        by_chunk: dict[str, list[tuple[int, int]]] = defaultdict(list)
+        for position, doc_id in enumerate(ids):
+            chunk, row = self.index[doc_id]
+            by_chunk[chunk].append((position, row))
+        out = {}
+        for chunk, pairs in by_chunk.items():
+            with np.load(self.directory / chunk) as data:
+                for name in ("n_tokens", "stats", "hidden"):
+                    values = data[name]
+                    if name not in out:
+                        out[name] = np.zeros((len(ids), *values.shape[1:]), dtype=values.dtype)
+                    positions, rows = zip(*pairs)
+                    out[name][list(positions)] = values[list(rows)]
+        return out
 
     def add(self, ids: list[str], results) -> None:
         """Stores one chunk: `results` are detector.features.lm.LMResult with kept outputs."""

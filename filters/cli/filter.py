@@ -37,12 +37,15 @@ def _fail(message: str, code: int = 1):
 
 @contextmanager
 def _run_errors(out):
-    """A run that stops (OUT holds another run, a full or unwritable disk) is one line on stderr and exit 1."""
+    """A run that stops (OUT holds another run, a full or unwritable disk, a damaged model) is one line on
+    stderr and exit 1."""
+    from detector.detector import ModelDirectoryError
+    from detector.reference_lm import ReferenceModelError
     from filters.store.state import RunMismatchError
 
     try:
         yield
-    except (OutputError, RunMismatchError) as error:
+    except (OutputError, RunMismatchError, ModelDirectoryError, ReferenceModelError) as error:
         _fail(str(error))
     except OSError as error:
         if is_output_error(error):

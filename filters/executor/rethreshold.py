@@ -10,7 +10,7 @@ import hashlib
 import sys
 from pathlib import Path
 
-from detector.decision import LM_STAGE, Thresholds, decide
+from detector.decision import LM_STAGE, Thresholds, decide, override_note
 
 from filters.store.atomic import copy_file
 from filters.document import QUARANTINE, SCORED_PARTITIONS
@@ -49,9 +49,14 @@ def rethreshold(source_out, out, suspect: float | None = None, ground: float | N
         checked = manifest_shard_files(source_out, manifest)
     except ManifestPathError as error:
         raise RethresholdError(str(error)) from None
+    missing = [str(f.path) for files in checked for f in files if not f.path.is_file()]
+    if missing:
+        raise RethresholdError(f"{source_out}: {len(missing)} shard file(s) its manifest lists are missing "
+                               f"({', '.join(missing[:3])}{', ...' if len(missing) > 3 else ''}); the run was "
+                               "moved or damaged: restore them, or run the same filter command again")
     old = Thresholds.from_dict(manifest["thresholds"])
     thresholds = old.with_overrides(suspect=suspect, ground=ground)
-    note = thresholds_note(old, thresholds, suspect, ground)
+    note = override_note(old, thresholds, suspect, ground)
     if note:
         print(f"synthsieve: note: {note}", file=sys.stderr)
     source_state = RunState(source_out)
@@ -88,14 +93,6 @@ def rethreshold(source_out, out, suspect: float | None = None, ground: float | N
     finally:
         progress.close()
         state.unlock()
-
-
-def thresholds_note(old: Thresholds, new: Thresholds, suspect: float | None, ground: float | None) -> str | None:
-    """A line saying so when the ground threshold was lowered to follow a --suspect given alone."""
-    if suspect is not None and ground is None and new.ground < old.ground:
-        return (f"the ground threshold was lowered from {old.ground:.4g} to {new.ground:.4g} to follow "
-                f"--suspect (ground must not exceed suspect); pass --ground to choose it")
-    return None
 
 
 def _reroute_shard(state: RunState, shard: dict, files: list[ShardFile], thresholds: Thresholds,

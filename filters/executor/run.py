@@ -6,9 +6,11 @@ has a durable completion record (see `state`), and unfinished pieces are redone 
 
 from __future__ import annotations
 
+import shutil
 import time
 from pathlib import Path
 
+from detector.decision import override_note
 from filters.store.atomic import read_json, write_json
 from filters.executor.jobs import SignatureJob, plan_shards
 from filters.store.manifest import Manifest, describe_inputs, fingerprint, model_identity, now, open_run, synthsieve_version
@@ -45,14 +47,21 @@ def run_filter(inputs: list[str], out: str | Path, settings: FilterSettings = Fi
     progress = progress or Progress(enabled=False)
     sources = expand_inputs([str(i) for i in inputs])
     out = Path(out).resolve()
-    # The model and the thresholds first: a run that cannot start leaves no output directory behind.
-    detector = detector if detector is not None else detector_loader()
-    thresholds = detector.thresholds.with_overrides(suspect=suspect, ground=ground)
     state = RunState(out)
-    state.prepare()
+    created = not out.exists()
+    state.prepare()  # an unwritable OUT, or one another run holds, is refused before the model loads
     state.lock()
     executor = None
     try:
+        try:
+            detector = detector if detector is not None else detector_loader()
+            thresholds = detector.thresholds.with_overrides(suspect=suspect, ground=ground)
+        except BaseException:
+            if created:  # a run that could not start leaves no output directory behind
+                state.unlock()
+                shutil.rmtree(out, ignore_errors=True)
+            raise
+        note = override_note(detector.thresholds, thresholds, suspect, ground)
         provenance = detector.provenance()
         inputs_meta = describe_inputs(sources)
         identity = {
@@ -66,6 +75,8 @@ def run_filter(inputs: list[str], out: str | Path, settings: FilterSettings = Fi
         if finished is not None:
             return finished
         extra = {"engine": {"name": engine, "workers": workers}}
+        if note:
+            extra["thresholds_note"] = note
         Manifest.write(out, Manifest.from_state(out, "running", extra=extra))
 
         executor = make_engine(engine, workers, detector_loader, detector, address)

@@ -86,9 +86,34 @@ def _finite(value):
     return value
 
 
-def dumps(row: dict) -> str:
+def dumps(row, ensure_ascii: bool = False) -> str:
+    """`row` as one line of JSON; `ensure_ascii` writes every non-ASCII character as a \\u escape."""
     try:
-        return json.dumps(row, ensure_ascii=False, default=_jsonable, allow_nan=False)
+        return json.dumps(row, ensure_ascii=ensure_ascii, default=_jsonable, allow_nan=False)
     except ValueError:  # a non-finite float somewhere: rare, so only then is the row walked
-        return json.dumps(_finite(row), ensure_ascii=False, default=lambda v: _finite(_jsonable(v)),
+        return json.dumps(_finite(row), ensure_ascii=ensure_ascii, default=lambda v: _finite(_jsonable(v)),
                           allow_nan=False)
+
+
+def json_text(value) -> str:
+    """`value` as JSON text that UTF-8 can encode.
+
+    A lone surrogate (a JSON escape like "\\ud800" in the input reads back as one) has no UTF-8 form,
+    so a value holding one, in a string or a key, is written with \\u escapes instead: still valid
+    JSON, and it reads back to the same Python string. Every other value keeps its characters as they are.
+    """
+    text = dumps(value)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return dumps(value, ensure_ascii=True)
+    return text
+
+
+def json_line(row: dict) -> bytes:
+    """`row` as one UTF-8 line of JSON Lines, newline included (see `json_text`)."""
+    text = dumps(row) + "\n"
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError:
+        return (dumps(row, ensure_ascii=True) + "\n").encode("ascii")

@@ -8,13 +8,14 @@ Rows go to `OUT/<partition>/.part-<shard>.<ext>.tmp`; `commit` fsyncs and rename
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 from pathlib import Path
 from typing import Iterable, Iterator
 
 from filters.store.atomic import describe_output_error, is_output_error, publish, temporary_name
 from filters.document import QUARANTINE, SCORED_PARTITIONS, Document
-from filters.pipeline.rows import dumps, quarantine_row, scored_row
+from filters.pipeline.rows import json_line, json_text, quarantine_row, scored_row
 from filters.pipeline.step import PipelineStep
 
 FORMATS = {"jsonl": ".jsonl.zst", "parquet": ".parquet"}
@@ -53,7 +54,7 @@ class JsonlZstShardFile:
         self._writer = zstandard.ZstdCompressor(level=ZSTD_LEVEL).stream_writer(self._sink, closefd=False)
 
     def write(self, row: dict) -> None:
-        self._writer.write((dumps(row) + "\n").encode("utf-8"))
+        self._writer.write(json_line(row))
         self.rows += 1
 
     def commit(self) -> dict:
@@ -73,38 +74,122 @@ class JsonlZstShardFile:
         temporary_name(self.path).unlink(missing_ok=True)
 
 
+# Parquet schema metadata that `filters.store.output.iter_rows` reads to give back the rows as written.
+# JSON_COLUMNS: a JSON list of the paths of the columns stored as JSON text, each path a list of names
+# (["id"], ["synthsieve", "displaced_fields"]; a list, since a field name may itself hold a dot).
+# RENAMED_COLUMNS: a JSON object, stored column name -> the field's own name, for field names Parquet
+# cannot hold (a lone surrogate has no UTF-8 form). Both are written only when there is something to
+# say, so the bytes of an ordinary shard do not change.
+JSON_COLUMNS = "synthsieve.json_columns"
+RENAMED_COLUMNS = "synthsieve.renamed_columns"
+DISPLACED_PATH = ["synthsieve", "displaced_fields"]
+
+
 def rows_to_table(rows: list[dict]):
     """A shard's rows as one Arrow table whose columns are the union of every row's fields.
 
     Columns are taken in first-seen order (pyarrow's `from_pylist` would take only the first row's
-    fields and silently drop any other); a row without a field has null there. A column whose values
-    have types Arrow cannot unify (an input field that is a number in one record and text in another,
-    ids of both kinds) is written as JSON text, each value encoded alone, so nothing is lost or
-    coerced into another value. `synthsieve.displaced_fields` (input fields that clashed with the row's
-    own names) is arbitrary input, so it is always JSON text, which keeps the `synthsieve` column's type
-    the same in every shard.
+    fields and silently drop any other); a row without a field has null there. A column Arrow cannot
+    store as it is is written as JSON text, each value encoded alone (`rows.json_text`), so nothing is
+    lost or coerced into another value: values whose types Arrow cannot unify (an input field that is
+    a number in one record and text in another, ids of both kinds), an empty object anywhere in it
+    (Parquet has no struct without fields), a string or key UTF-8 cannot encode (a lone surrogate,
+    written as a \\u escape). Arrow's one widening stays: a column holding both integers and other
+    numbers is a float column (1 reads back as 1.0). `synthsieve.displaced_fields` (input fields that
+    clashed with the row's own names) is arbitrary input, so it is always JSON text, which keeps the
+    `synthsieve` column's type the same in every shard. The schema's metadata lists the JSON text
+    columns (`JSON_COLUMNS`), so that the reader decodes them and a row read back is the row that was
+    written.
     """
     import pyarrow as pa
-
-    from filters.pipeline.rows import dumps as to_json
 
     names: dict[str, None] = {}
     for row in rows:
         names.update(dict.fromkeys(row))
-    columns = {}
+    stored_names = _stored_names(names)
+    columns, json_columns, renamed = {}, [], {}
     for name in names:
+        stored = stored_names[name]
+        if stored != name:
+            renamed[stored] = name
         values = [row.get(name) for row in rows]
         if name == "synthsieve":
-            values = [_displaced_as_json(v, to_json) for v in values]
+            array = _arrow_array([_displaced_as_json(v, json_text) for v in values])
+            if array is not None and pa.types.is_struct(array.type) \
+                    and array.type.get_field_index("displaced_fields") >= 0:
+                json_columns.append(DISPLACED_PATH)
+        else:
+            array = _arrow_array(values)
+        if array is None:  # the whole column as JSON text, `displaced_fields` inside it left as it is
+            array = pa.array([None if v is None else json_text(v) for v in values], type=pa.string())
+            json_columns.append([stored])
+        columns[stored] = array
+    table = pa.table(columns)
+    metadata = {}
+    if json_columns:
+        metadata[JSON_COLUMNS] = json.dumps(json_columns)  # ASCII: json.dumps escapes the rest
+    if renamed:
+        metadata[RENAMED_COLUMNS] = json.dumps(renamed)
+    return table.replace_schema_metadata(metadata) if metadata else table
+
+
+def _arrow_array(values):
+    """`values` as one Arrow array, or None where Parquet cannot store them as they are."""
+    import pyarrow as pa
+
+    try:
+        array = pa.array(values)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, OverflowError,
+            UnicodeEncodeError):  # types that do not unify; a lone surrogate in a string or key
+        return None
+    return None if _has_empty_struct(array.type) else array
+
+
+def _has_empty_struct(arrow_type) -> bool:
+    """Whether the type holds a struct with no fields anywhere (`{}` in a value): Parquet cannot write one."""
+    import pyarrow as pa
+
+    if pa.types.is_struct(arrow_type):
+        return arrow_type.num_fields == 0 or any(_has_empty_struct(arrow_type.field(i).type)
+                                                  for i in range(arrow_type.num_fields))
+    if pa.types.is_map(arrow_type):
+        return _has_empty_struct(arrow_type.key_type) or _has_empty_struct(arrow_type.item_type)
+    if pa.types.is_list(arrow_type) or pa.types.is_large_list(arrow_type) \
+            or pa.types.is_fixed_size_list(arrow_type) or _is_list_view(arrow_type):
+        return _has_empty_struct(arrow_type.value_type)
+    return False
+
+
+def _is_list_view(arrow_type) -> bool:
+    import pyarrow as pa
+
+    check = getattr(pa.types, "is_list_view", None), getattr(pa.types, "is_large_list_view", None)
+    return any(c is not None and c(arrow_type) for c in check)
+
+
+def _stored_names(names) -> dict[str, str]:
+    """Each field's column name: its own, or, where UTF-8 cannot encode it, its \\u-escaped form (made
+    unique with trailing '_'), which the metadata maps back (`RENAMED_COLUMNS`)."""
+    stored, taken = {}, set(names)
+    for name in names:
         try:
-            columns[name] = pa.array(values)
-        except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, OverflowError):
-            columns[name] = pa.array([None if v is None else to_json(v) for v in values], type=pa.string())
-    return pa.table(columns)
+            name.encode("utf-8")
+            stored[name] = name
+            continue
+        except UnicodeEncodeError:
+            pass
+        candidate = json.dumps(name)[1:-1]
+        while candidate in taken:
+            candidate += "_"
+        taken.add(candidate)
+        stored[name] = candidate
+    return stored
 
 
 def _displaced_as_json(meta, to_json):
-    if isinstance(meta, dict) and "displaced_fields" in meta:
+    """The `synthsieve` object with `displaced_fields` as JSON text; a missing or None value stays so
+    (a row read back from Parquet has None there where nothing was displaced)."""
+    if isinstance(meta, dict) and meta.get("displaced_fields") is not None:
         return {**meta, "displaced_fields": to_json(meta["displaced_fields"])}
     return meta
 

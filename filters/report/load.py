@@ -149,34 +149,10 @@ def shard_paths(out_dir: Path, manifest: dict, warnings: list[str]) -> list[Path
     return chosen
 
 
-def parquet_row(row: dict) -> dict:
-    meta = row.get("synthsieve")
-    if isinstance(meta, str):  # a writer may store the nested object as a JSON string
-        row["synthsieve"] = json.loads(meta)
-    for key in FIELDS_FROM_RECORD:
-        row[key] = json_wrapped_string(row.get(key))
-    return row
-
-
-# Record fields the report reads. When their types vary between rows the filter stores every input
-# field of a Parquet shard as JSON text, so a string arrives wrapped in quotes.
-FIELDS_FROM_RECORD = ("source", "url", "domain", "date")
-
-
-def json_wrapped_string(value):
-    if isinstance(value, str) and len(value) >= 2 and value[0] == value[-1] == '"':
-        try:
-            decoded = json.loads(value)
-        except json.JSONDecodeError:
-            return value
-        return decoded if isinstance(decoded, str) else value
-    return value
-
-
 def iter_shard(path: Path):
-    """The rows of one shard file, read by the filter's own reader (filters.store.output.iter_rows)."""
-    rows = iter_rows(path)
-    return map(parquet_row, rows) if path.name.endswith(".parquet") else rows
+    """The rows of one shard file, read by the filter's own reader (filters.store.output.iter_rows),
+    which also decodes the columns a Parquet shard stores as JSON text."""
+    return iter_rows(path)
 
 
 def url_host(url) -> str | None:

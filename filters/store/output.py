@@ -97,14 +97,29 @@ def manifest_shard_files(out_dir, manifest: dict, where: str | None = None) -> l
 
 
 def iter_rows(path) -> Iterator[dict]:
-    """Rows of one shard file (.jsonl.zst or .parquet)."""
+    """Rows of one shard file (.jsonl.zst or .parquet), as the filter wrote them.
+
+    A Parquet shard's columns stored as JSON text (listed in its schema metadata by
+    filters/pipeline/writers.py's `rows_to_table`: ids of both types, fields whose types vary, empty
+    objects, strings UTF-8 cannot encode, `synthsieve.displaced_fields`) are decoded, so a row reads back
+    as the same row from either format, and rethreshold writes back exactly what it read. What the
+    formats cannot both express differs: Parquet has no missing key, so a field a row lacked but other
+    rows of its shard file have (at the top level, or inside an object not stored as JSON text) reads
+    back as None there; a value JSON has no form for (a non-finite float, which JSON Lines holds as the
+    string "NaN", "Infinity" or "-Infinity"; a date or bytes from a Parquet input, held as text) keeps
+    its Arrow type in a Parquet column that Arrow could store as it is; and where a Parquet column holds
+    both integers and other numbers, Arrow stored them all as floats (1 reads back as 1.0: equal, but
+    not the same type).
+    """
     path = Path(path)
     if path.name.endswith(".parquet"):
         import pyarrow.parquet as pq
 
         parquet = pq.ParquetFile(path)
+        restore = _parquet_restorer(parquet.schema_arrow.metadata, path)
         for batch in parquet.iter_batches(batch_size=1024):
-            yield from batch.to_pylist()
+            for row in batch.to_pylist():
+                yield restore(row)
         return
     import zstandard
 
@@ -113,6 +128,51 @@ def iter_rows(path) -> Iterator[dict]:
         for line in io.TextIOWrapper(reader, encoding="utf-8"):
             if line.strip():
                 yield json.loads(line)
+
+
+# The keys of filters/pipeline/writers.py's JSON_COLUMNS and RENAMED_COLUMNS.
+_JSON_COLUMNS = b"synthsieve.json_columns"
+_RENAMED_COLUMNS = b"synthsieve.renamed_columns"
+# A shard written before the metadata existed stored `synthsieve.displaced_fields` (only) as JSON text.
+_UNLISTED_JSON_COLUMNS = [["synthsieve", "displaced_fields"]]
+
+
+def _parquet_restorer(metadata, path: Path):
+    """A function that gives back one row of a Parquet shard as it was written (see `iter_rows`)."""
+    metadata = metadata or {}
+    try:
+        if _JSON_COLUMNS in metadata or _RENAMED_COLUMNS in metadata:
+            paths = json.loads(metadata.get(_JSON_COLUMNS, b"[]"))
+        else:
+            paths = _UNLISTED_JSON_COLUMNS
+        renamed = json.loads(metadata.get(_RENAMED_COLUMNS, b"{}"))
+        if not (isinstance(paths, list) and all(isinstance(p, list) and p and all(isinstance(n, str) for n in p)
+                                                for p in paths) and isinstance(renamed, dict)):
+            raise ValueError("not a list of column paths and an object of names")
+    except ValueError as error:
+        raise ValueError(f"{path}: damaged synthsieve schema metadata ({error})") from None
+
+    def decode(container: dict, names: list[str]) -> None:
+        name, rest = names[0], names[1:]
+        value = container.get(name)
+        if rest:
+            if isinstance(value, dict):
+                decode(value, rest)
+        elif isinstance(value, str):
+            try:
+                container[name] = json.loads(value)
+            except ValueError:
+                raise ValueError(f"{path}: column {'.'.join(names)} holds a value that is not the JSON text "
+                                 "it should be") from None
+
+    def restore(row: dict) -> dict:
+        for names in paths:
+            decode(row, names)
+        if renamed:
+            row = {renamed.get(name, name): value for name, value in row.items()}
+        return row
+
+    return restore
 
 
 def shard_files(out_dir, partition: str | None = None, manifest: dict | None = None) -> list[Path]:

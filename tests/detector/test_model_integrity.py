@@ -300,3 +300,26 @@ def test_console_script_refuses_a_broken_model_without_a_traceback(model_dir, do
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("Error: ") and "Traceback" not in done.stderr, done.stderr
     assert str(model_dir / "full.json") in lines[0] and "n_trees" in lines[0]
+
+
+@pytest.mark.parametrize("cap", [0, 10**12])
+def test_model_json_with_a_token_cap_out_of_range(model_dir, no_lm, cap):
+    # A crafted cap of 1e12 sized a read buffer from it: a MemoryError traceback.
+    meta = _meta(model_dir)
+    meta["token_cap"] = cap
+    _write_meta(model_dir, meta)
+    _refused(model_dir, "model.json", "token_cap", "outside 1..8192")
+
+
+def test_filter_refuses_a_damaged_model_in_one_line(model_dir, tmp_path):
+    # `score` said it in one line; `filter` printed a 13-line traceback.
+    style = model_dir / "style.ftz"
+    style.write_bytes(style.read_bytes()[: style.stat().st_size // 3])
+    document = tmp_path / "in.jsonl"
+    document.write_text(json.dumps({"id": "a", "text": "plumbing " * 80}) + "\n")
+    result = CliRunner().invoke(cli, ["filter", str(document), "--out", str(tmp_path / "out"),
+                                      "--model-dir", str(model_dir), "--no-progress"])
+    assert result.exit_code == 1
+    assert "style.ftz does not match the hash stored at training" in result.output
+    assert "Traceback" not in result.output and isinstance(result.exception, SystemExit)
+    assert not (tmp_path / "out").exists()  # a run that could not start leaves nothing behind

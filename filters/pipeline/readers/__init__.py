@@ -66,8 +66,12 @@ def _source(index: int, path: str) -> InputSource:
     if os.path.isdir(path):
         # Every entry named *.txt, whatever it is: one that cannot be read (a broken symbolic link, a
         # FIFO, no permission) becomes its own quarantine row when the reader reaches it.
-        files = tuple(sorted(os.path.join(d, f) for d, _, names in os.walk(path) for f in names
-                             if f.lower().endswith(".txt")))
+        # A folder os.walk cannot list is listed itself, so its reader gives it an unreadable row.
+        unlisted: list[str] = []
+        found = [os.path.join(folder, name)
+                 for folder, _, names in os.walk(path, onerror=lambda error: unlisted.append(error.filename))
+                 for name in names if name.lower().endswith(".txt")]
+        files = tuple(sorted(found + unlisted))
         if not files:
             raise InputError(f"{path}: a directory input must hold .txt files, and this one has none")
         return InputSource(index, "text", path, files)

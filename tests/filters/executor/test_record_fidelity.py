@@ -55,8 +55,6 @@ def test_input_fields_that_clash_with_row_names_are_kept(tmp_path, fmt):
     row = _rows_by_id(tmp_path / "out")["a"]
     assert row["text"] == record["content"] and row["lang"] == "en"
     displaced = row["synthsieve"]["displaced_fields"]
-    if fmt == "parquet":  # arbitrary input: stored as JSON text so the column type is stable
-        displaced = json.loads(displaced)
     assert displaced == {"text": record["text"], "synthsieve": record["synthsieve"]}
     assert 0.0 <= row["synthsieve"]["p_machine"] <= 1.0
 
@@ -132,3 +130,27 @@ def test_cli_filter_bad_thresholds_are_a_usage_error_before_the_model_loads(tmp_
     assert "ground" in result.output and "Traceback" not in result.output
     assert not (tmp_path / "out").exists()
 
+
+
+def test_a_suspect_threshold_below_ground_lowers_ground_and_says_so(tmp_path):
+    path = write_jsonl(tmp_path / "in.jsonl", [{"id": "a", "text": plumbing_text(1)}])
+    manifest = run_filter([str(path)], tmp_path / "out", SETTINGS, detector_loader=FakeDetectorLoader(), suspect=0.2)
+    assert manifest["thresholds"]["ground"] == manifest["thresholds"]["suspect"] == 0.2
+    assert "lowered from 0.3 to 0.2" in manifest["thresholds_note"]
+
+
+def test_an_output_directory_held_by_another_run_is_refused_before_the_model_loads(tmp_path):
+    from filters.store.atomic import OutputError
+    from filters.store.state import RunState
+
+    path = write_jsonl(tmp_path / "in.jsonl", [{"id": "a", "text": plumbing_text(1)}])
+    holder = RunState(tmp_path / "out")
+    holder.prepare()
+    holder.lock()
+    loads = []
+    try:
+        with pytest.raises(OutputError, match="another synthsieve run"):
+            run_filter([str(path)], tmp_path / "out", SETTINGS, detector_loader=lambda: loads.append(1))
+    finally:
+        holder.unlock()
+    assert loads == []

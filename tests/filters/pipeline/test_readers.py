@@ -248,3 +248,19 @@ def test_expand_inputs(tmp_path):
     (tmp_path / "empty_dir").mkdir()
     with pytest.raises(InputError, match="must hold .txt files"):
         expand_inputs([str(tmp_path / "empty_dir")])
+
+
+def test_text_files_are_decoded_as_the_score_command_decodes_them(tmp_path):
+    # A UTF-16 file with a byte-order mark was quarantined as binary by the filter while `score` read it.
+    texts = tmp_path / "texts"
+    texts.mkdir()
+    body = plumbing_text(41)
+    (texts / "utf16.txt").write_bytes("\ufeff".encode("utf-16-le") + body.encode("utf-16-le"))
+    (texts / "utf8bom.txt").write_bytes(b"\xef\xbb\xbf" + body.encode())
+    (texts / "nul.txt").write_bytes(b"abc\x00def")
+    (texts / "latin1.txt").write_bytes("caf\u00e9".encode("latin-1"))
+    source = expand_inputs([str(texts)])[0]
+    docs = {d.id: d for d in make_reader(source, ReaderOptions()).read()}
+    assert docs["utf16.txt"].text == body and docs["utf8bom.txt"].text == body
+    assert docs["nul.txt"].quarantine == "binary"
+    assert docs["latin1.txt"].quarantine == "undecodable" and "UTF-8" in docs["latin1.txt"].detail

@@ -313,3 +313,17 @@ def test_report_files_hold_no_raw_bidi_override(tmp_path):
     assert [b["key"] for b in written["by_source"]["buckets"]] == [b["key"] for b in data["by_source"]["buckets"]]
     assert [c["excerpt"] for c in written["near_duplicate_clusters"]["largest"]] == [
         c["excerpt"] for c in data["near_duplicate_clusters"]["largest"]]
+
+
+def test_rethreshold_says_which_listed_shard_files_are_missing(finished, tmp_path):
+    import shutil as shutil_module
+
+    from filters.executor.rethreshold import RethresholdError, rethreshold
+
+    copy = tmp_path / "run"
+    shutil_module.copytree(finished, copy)
+    victim = next((copy / "grounded").glob("part-*"))
+    victim.unlink()
+    with pytest.raises(RethresholdError, match="missing"):
+        rethreshold(copy, tmp_path / "again")
+    assert not (tmp_path / "again" / "manifest.json").exists()
