@@ -13,37 +13,10 @@ of all of them, usable for experiments before the whole plan is done:
 
 from __future__ import annotations
 
-import hashlib
-
 import click
 
-
 from detector.features.lm import PerplexityFeatures
-from detector.training.data import (SHARED_DATA, LMOutputCache, extract_in_chunks, lm_outputs_key, load_split,
-                           read_jsonl, stratified_sample)
-
-# (file, split field value or None for all, how many at most). Training sets first in the issue's
-# order of need; every dev and validation set whole.
-PLAN = (
-    ("modern", "train", None), ("learners", "train", None), ("train", None, 16000), ("human_pool", None, None),
-    ("dev", None, None), ("modern", "dev", None), ("learners", "dev", None), ("grounded_docs", None, None),
-    ("polished_light", "dev", None),
-)
-
-
-def planned_documents(seed: int = 0) -> list[dict]:
-    plan, seen = [], set()
-    for name, split, limit in PLAN:
-        rows = read_jsonl(SHARED_DATA / f"{name}.jsonl") if (SHARED_DATA / f"{name}.jsonl").exists() else load_split(name)
-        rows = [r for r in rows if split is None or r.get("split") == split]
-        if limit is not None:
-            rows = stratified_sample(rows, limit, seed=seed)
-        for row in rows:
-            if row["id"] not in seen:
-                seen.add(row["id"])
-                plan.append({"id": row["id"], "text": row["text"], "set": f"{name}:{split or 'all'}"})
-    plan.sort(key=lambda r: hashlib.sha1(f"{seed}:{r['id']}".encode()).digest())
-    return plan
+from detector.training.data import LMOutputCache, extract_in_chunks, lm_outputs_key, planned_documents
 
 
 @click.command()
@@ -60,6 +33,7 @@ def main(limit, chunk, token_cap, reference_model, seed):
     todo = [row for row in plan if row["id"] not in cache]
     print(f"{len(plan)} planned, {len(todo)} to compute -> {cache.directory}", flush=True)
     extract_in_chunks(extractor, todo, chunk, lambda rows, results: cache.add([r["id"] for r in rows], results))
+
 
 if __name__ == "__main__":
     main()

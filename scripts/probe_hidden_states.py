@@ -1,0 +1,112 @@
+"""Detector v2 probe: how well the reference LM's pooled hidden states separate the classes on sources
+held out of training, against the LM statistics the shipped model reads.
+
+Reads the LM outputs cached by scripts/extract_lm_outputs.py (only the documents extracted so far:
+the extraction plan interleaves every set, so a partial cache is a proportional sample of all of them)
+and, for each source repository of the labelled data, fits on the training rows of every other source
+and scores the held-out source's rows, all sets pooled. Polished-light text is neither class and is
+left out. Reported per fold: AUROC over all held-out rows and over the English documents of at least 50
+tokens (the ones the thresholds decide), where each class has at least MIN_PER_CLASS documents.
+
+    python scripts/probe_hidden_states.py --out models/probe_hidden_states.json
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import Counter
+from pathlib import Path
+
+import click
+import numpy as np
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from detector.features.lm import POOLED_LAYERS, PerplexityFeatures
+from detector.training.data import LMOutputCache, lm_outputs_key, planned_documents
+from detector.training.folds import auroc_if_enough
+
+TRAINING_SETS = ("train:all", "modern:train", "learners:train", "human_pool:all")
+LABELS = {"human": 0, "machine": 1}
+
+
+def source_of(row: dict) -> str:
+    """The repository a row comes from (its `source` up to the second '/'); learners have their own."""
+    source = row.get("source") or row["set"].split(":")[0]
+    return "/".join(str(source).split("/")[:2]).split(":")[0]
+
+
+def variants(data: dict, layers: list[int]) -> dict[str, np.ndarray]:
+    """Feature matrices to compare: the LM statistics, hidden states (mean-pooled, and mean plus last
+    token) at `layers`, and hidden states with the statistics."""
+    at = [POOLED_LAYERS.index(layer) for layer in layers]
+    hidden = data["hidden"].astype(np.float32)
+    stats = np.nan_to_num(data["stats"].astype(np.float32))
+    mean = hidden[:, 0, at].reshape(len(hidden), -1)
+    last = hidden[:, 1, at].reshape(len(hidden), -1)
+    return {"lm_statistics": stats, "hidden_mean": mean, "hidden_mean_last": np.hstack([mean, last]),
+            "hidden_mean_and_statistics": np.hstack([mean, stats])}
+
+
+@click.command()
+@click.option("--layers", default="10,20,30", show_default=True, help=f"Pooled layers to use, of {POOLED_LAYERS}.")
+@click.option("--C", "c", default=0.05, show_default=True, help="Inverse L2 strength of the probe.")
+@click.option("--min-tokens", default=50, show_default=True)
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Write the results as JSON.")
+def main(layers, c, min_tokens, out):
+    started = time.time()
+    layers = [int(v) for v in layers.split(",")]
+    reference = PerplexityFeatures()
+    from detector.reference_lm import resolve_reference_model
+
+    cache = LMOutputCache(lm_outputs_key(resolve_reference_model(reference.reference_model).sha256,
+                                         reference.token_cap))
+    rows = [r for r in planned_documents() if r["id"] in cache and r.get("label") in LABELS]
+    data = cache.arrays([r["id"] for r in rows])
+    keep = data["n_tokens"] >= 2  # too short for any LM output
+    rows = [r for r, k in zip(rows, keep) if k]
+    data = {k: v[keep] for k, v in data.items()}
+    y = np.array([LABELS[r["label"]] for r in rows])
+    sources = np.array([source_of(r) for r in rows])
+    training = np.array([r["set"] in TRAINING_SETS for r in rows])
+    english = np.array([r.get("language") == "en" for r in rows]) & (data["n_tokens"] >= min_tokens)
+    print(f"{len(rows)} cached labelled documents ({int(y.sum())} machine); by source: "
+          f"{dict(Counter(sources).most_common())}", flush=True)
+    matrices = variants(data, layers)
+    folds = {}
+    for source in sorted(set(sources)):
+        held = sources == source
+        fit = training & ~held
+        if y[held].min() == y[held].max() or y[fit].min() == y[fit].max():
+            continue
+        fold = {"n": int(held.sum()), "n_machine": int(y[held].sum())}
+        for name, X in matrices.items():
+            model = make_pipeline(StandardScaler(), LogisticRegression(C=c, max_iter=2000, class_weight="balanced"))
+            model.fit(X[fit], y[fit])
+            p = model.predict_proba(X[held])[:, 1]
+            fold[name] = {"auroc": auroc_if_enough(y[held], p),
+                          "english_judgeable_auroc": auroc_if_enough(y[held & english], p[english[held]])}
+        folds[source] = fold
+        print(f"  {source} (n={fold['n']}): " + ", ".join(
+            f"{name} {fold[name]['auroc'] or float('nan'):.3f}/{fold[name]['english_judgeable_auroc'] or float('nan'):.3f}"
+            for name in matrices), flush=True)
+    summary = {}
+    for name in matrices:
+        for key in ("auroc", "english_judgeable_auroc"):
+            values = [f[name][key] for f in folds.values() if f[name][key] is not None]
+            summary[f"{name}_{key}"] = {"mean": float(np.mean(values)) if values else None,
+                                        "worst": float(np.min(values)) if values else None, "folds": len(values)}
+    result = {"what": "leave-one-source-out probe over cached LM outputs (partial cache: see n_documents)",
+              "command": "python scripts/probe_hidden_states.py" + (f" --out {out}" if out else ""),
+              "layers": layers, "C": c, "n_documents": len(rows), "n_machine": int(y.sum()),
+              "folds": folds, "summary": summary, "seconds": round(time.time() - started, 1)}
+    for key, value in summary.items():
+        print(f"{key}: mean {value['mean']}, worst {value['worst']} over {value['folds']} folds")
+    if out:
+        out.write_text(json.dumps(result, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    main()
