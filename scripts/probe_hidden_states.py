@@ -1,7 +1,8 @@
 """Detector v2 probe: how well the reference LM's pooled hidden states separate the classes on sources
 held out of training, against the LM statistics the shipped model reads.
 
-Reads the LM outputs cached by scripts/extract_lm_outputs.py (only the documents extracted so far:
+All variants are the same regularised logistic probe (standardised inputs, class-balanced), so they
+differ only in what they read. Reads the LM outputs cached by scripts/extract_lm_outputs.py (only the documents extracted so far:
 the extraction plan interleaves every set, so a partial cache is a proportional sample of all of them)
 and, for each source repository of the labelled data, fits on the training rows of every other source
 and scores the held-out source's rows, all sets pooled. Polished-light text is neither class and is
@@ -24,6 +25,8 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
+from detector.features import MAX_FEATURE_CHARS, cheap_features
+from detector.features.hygiene import normalize_for_scoring
 from detector.features.lm import POOLED_LAYERS, PerplexityFeatures
 from detector.training.data import LMOutputCache, lm_outputs_key, planned_documents
 from detector.training.folds import auroc_if_enough
@@ -38,16 +41,25 @@ def source_of(row: dict) -> str:
     return "/".join(str(source).split("/")[:2]).split(":")[0]
 
 
-def variants(data: dict, layers: list[int]) -> dict[str, np.ndarray]:
+def text_features(rows: list[dict]) -> np.ndarray:
+    """Hygiene and stylometry of each text (the shipped cheap features without the learned style score
+    and the cluster size, which need a fit or a corpus)."""
+    parts = [cheap_features(normalize_for_scoring(r["text"][:MAX_FEATURE_CHARS]), 0.0, 1)[:-2] for r in rows]
+    return np.nan_to_num(np.array(parts, dtype=np.float32))
+
+
+def variants(data: dict, layers: list[int], text: np.ndarray) -> dict[str, np.ndarray]:
     """Feature matrices to compare: the LM statistics, hidden states (mean-pooled, and mean plus last
-    token) at `layers`, and hidden states with the statistics."""
+    token) at `layers`, hidden states with the statistics, and all of it with hygiene and stylometry."""
     at = [POOLED_LAYERS.index(layer) for layer in layers]
     hidden = data["hidden"].astype(np.float32)
     stats = np.nan_to_num(data["stats"].astype(np.float32))
     mean = hidden[:, 0, at].reshape(len(hidden), -1)
     last = hidden[:, 1, at].reshape(len(hidden), -1)
-    return {"lm_statistics": stats, "hidden_mean": mean, "hidden_mean_last": np.hstack([mean, last]),
-            "hidden_mean_and_statistics": np.hstack([mean, stats])}
+    return {"lm_statistics": stats, "statistics_and_stylometry": np.hstack([stats, text]),
+            "hidden_mean": mean, "hidden_mean_last": np.hstack([mean, last]),
+            "hidden_mean_and_statistics": np.hstack([mean, stats]),
+            "hidden_mean_statistics_stylometry": np.hstack([mean, stats, text])}
 
 
 @click.command()
@@ -74,7 +86,7 @@ def main(layers, c, min_tokens, out):
     english = np.array([r.get("language") == "en" for r in rows]) & (data["n_tokens"] >= min_tokens)
     print(f"{len(rows)} cached labelled documents ({int(y.sum())} machine); by source: "
           f"{dict(Counter(sources).most_common())}", flush=True)
-    matrices = variants(data, layers)
+    matrices = variants(data, layers, text_features(rows))
     folds = {}
     for source in sorted(set(sources)):
         held = sources == source
