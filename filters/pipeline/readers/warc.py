@@ -1,5 +1,5 @@
 """WARC and WET files (.warc, .warc.gz, .warc.zst, .wet.gz, ...): fastwarc for the records, resiliparse
-for HTML.
+for HTML (bounded in html.py).
 
 Documents are response, resource and conversion records; warcinfo, request, metadata and revisit
 records describe the crawl rather than a page and are skipped. Ordinals count document records only.
@@ -11,112 +11,16 @@ broke, whose detail names the byte offset.
 
 from __future__ import annotations
 
+import os
 import re
 from typing import Iterator
 
 from filters.document import BINARY, EXTRACT_FAILED, TOO_LARGE, UNDECODABLE, Document
+from filters.pipeline.readers.html import ExtractionRefused, html_to_text
 from filters.pipeline.readers.base import BrokenInput, DecompressingReader, Reader, compression_of, derived_id, iso_date
 
 _HTML_TYPES = ("text/html", "application/xhtml+xml", "application/xml", "text/xml")
 _TEXT_TYPES = ("text/plain",)
-
-# --- Nesting limits for HTML ----------------------------------------------------------------------
-#
-# resiliparse's main-content extractor costs time in proportion to the sum, over the elements, of their
-# depth: a chain of n nested elements costs n^2/2. Measured here (resiliparse 2.0.1, one page made of a
-# single chain of <div> around one paragraph): depth 1,000 0.015 s, 2,000 0.052 s, 3,000 0.115 s,
-# 5,000 0.34 s, 10,000 1.3 s; a 2.2 MB page of 200,000 levels does not finish in minutes. Many chains
-# add up: 8 chains of 2,000 levels (sum of depths 16M) 0.38 s, 32 chains of 1,000 (16M) 0.69 s, so
-# 25-45 ns per unit of depth summed. Real pages nest a few dozen levels, rarely a few hundred, and even
-# a huge page (100,000 elements at an average depth of 20) sums to about 2M.
-#
-# So a page is refused before extraction if it nests deeper than MAX_HTML_DEPTH (a single chain that
-# deep takes ~0.05 s) or if its depths sum past MAX_NESTING_WORK (at most ~0.25-0.45 s). Both come from
-# a scan of the tags (`html_nesting`), linear in the page's size and deterministic: the same page is
-# refused on every run and in both passes over the input, which a timer could not promise. The scan
-# costs about 1 us per tag (0.3 s for a 3.5 MB page of 400,000 tags, whose extraction takes about as
-# long), stops at the first limit passed (the 200,000-level page: a millisecond) and is skipped for a
-# page with no more '<' than MAX_HTML_DEPTH. On 2,000 HTML documentation pages found on this machine
-# (up to 1.9 MB) it found at most 10 levels and a sum of 0.9M.
-MAX_HTML_DEPTH = 2_000
-MAX_NESTING_WORK = 10_000_000
-
-# One tag, or a comment or raw-text element skipped whole (their contents are not markup). Possessive
-# quantifiers and the `<>` exclusions keep it linear on text full of stray '<'.
-_RAW_TEXT = r"script|style|textarea|title|xmp|noembed|noframes"
-_TAG = re.compile(rf"<(?:!--.*?(?:-->|\Z)|(?:{_RAW_TEXT})\b.*?(?:</(?:{_RAW_TEXT})\s*>|\Z)"
-                  r"|(/?)([A-Za-z][^\s/<>]*+)[^<>]*?(/?)>)", re.S | re.I)
-# Elements that take no children, and elements that the parser closes on its own when a sibling opens
-# (<p>, <li>, <td>, ... are often left open) or that cannot nest in themselves (<a>): counting these as
-# nesting would find thousands of levels in an ordinary list or table.
-_VOID = frozenset("area base br col embed hr img input link meta param source track wbr keygen frame "
-                  "basefont bgsound command image isindex".split())
-_FLAT = frozenset("p li dt dd option optgroup tr td th thead tbody tfoot colgroup caption rb rt rtc rp a "
-                  "html head body".split())
-
-
-def html_nesting(html: str, max_depth: int = MAX_HTML_DEPTH, max_work: int = MAX_NESTING_WORK) -> str | None:
-    """Why the page nests too deeply for the extractor, or None.
-
-    An approximation of the parser's tree: a stack of open elements, where an end tag closes the
-    innermost open element of its name and those inside it (as the parser does with unclosed <span>,
-    <font>, ... inside a closed <div>) and an end tag with nothing open of its name is ignored. Linear
-    time: each tag is pushed and popped at most once, and the scan stops at the first limit passed.
-    """
-    if html.count("<") <= max_depth:  # fewer tags than levels: neither limit can be reached
-        return None
-    stack: list[str] = []
-    open_count: dict[str, int] = {}
-    work = 0
-    for match in _TAG.finditer(html):
-        closing, name, self_closing = match.groups()
-        if closing:
-            name = name.lower()
-            if open_count.get(name):
-                while True:
-                    top = stack.pop()
-                    open_count[top] -= 1
-                    if top == name:
-                        break
-            continue
-        depth = len(stack)
-        work += depth
-        if work > max_work:
-            return (f"HTML too deeply nested for extraction: its elements' depths add up to more than {max_work} "
-                    f"(the extractor's time grows with that sum)")
-        if not name:  # a comment or a raw-text element
-            continue
-        name = name.lower()
-        if self_closing or name in _VOID or name in _FLAT:
-            continue
-        if depth >= max_depth:
-            return (f"HTML nested deeper than {max_depth} elements (the extractor's time grows with the square "
-                    f"of the depth)")
-        stack.append(name)
-        open_count[name] = open_count.get(name, 0) + 1
-    return None
-
-
-class ExtractionRefused(ValueError):
-    """A page that the extractor is not given, because of what it would cost; the message says why."""
-
-
-def html_to_text(html_bytes: bytes, charset: str | None) -> str:
-    """The page's main text: resiliparse's boilerplate-removing extractor, after charset detection.
-
-    Raises ExtractionRefused for a page nested too deeply (see MAX_HTML_DEPTH), checked on the decoded
-    text so that every encoding is scanned alike.
-    """
-    from resiliparse.extract.html2text import extract_plain_text
-    from resiliparse.parse.encoding import bytes_to_str, detect_encoding
-
-    encoding = charset or detect_encoding(html_bytes)
-    html = bytes_to_str(html_bytes, encoding)
-    problem = html_nesting(html)
-    if problem:
-        raise ExtractionRefused(problem)
-    return extract_plain_text(html, main_content=True)
-
 
 # --- Where a compressed WARC file breaks ----------------------------------------------------------
 
@@ -157,6 +61,68 @@ def compressed_tail_problem(path: str, offset: int) -> BrokenInput | None:
     return None
 
 
+# --- Where an uncompressed WARC file breaks -------------------------------------------------------
+
+_HEADER_END = re.compile(rb"\r?\n\r?\n")
+_MAX_HEADER = 64 << 10  # fastwarc reads headers up to 32 KiB
+
+
+def _plain_header_length(path: str, start: int) -> int | None:
+    """The length of the WARC header (and the blank line after it) of the record at `start`, or None
+    where the file ends before the blank line. Raises OSError."""
+    with open(path, "rb") as handle:
+        handle.seek(start)
+        end = _HEADER_END.search(handle.read(_MAX_HEADER))
+    return end.end() if end else None
+
+
+def _header_cut_short(path: str, start: int) -> bool:
+    """Whether an uncompressed WARC file ends inside the header of the record at `start`."""
+    try:
+        return compression_of(path) is None and _plain_header_length(path, start) is None
+    except OSError:
+        return False
+
+
+def plain_tail_problem(path: str, last: tuple[int, int] | None) -> BrokenInput | None:
+    """What is wrong with the end of an uncompressed WARC file, or None; `last`: where the last record that
+    fastwarc read (of any type) starts, and its Content-Length, or None if it read none.
+
+    fastwarc ends without an error when the file ends inside a record's header, and yields what it read
+    of that header as a record of no type, or of a type the reader skips; the record is lost without a
+    trace unless the file is checked: the last record must be whole, and only the blank lines that end a
+    record may follow it. The offset named is where the unread bytes start.
+    """
+    start = 0
+    try:
+        size = os.path.getsize(path)
+        if last is not None:
+            start, length = last
+            header = _plain_header_length(path, start)
+            if header is None:
+                return BrokenInput(f"the file is cut short inside the header of the WARC record at byte {start}", start)
+            end = start + header + length
+            if end > size:
+                return BrokenInput(f"the file is cut short inside the WARC record at byte {start}: the record ends at "
+                                   f"byte {end}, the file at byte {size}", start)
+        else:
+            end = 0
+        with open(path, "rb") as handle:
+            handle.seek(end)
+            while True:
+                chunk = handle.read(1 << 16)
+                if not chunk:
+                    return None
+                rest = chunk.lstrip(b"\r\n\t ")
+                if rest:
+                    first = end + len(chunk) - len(rest)
+                    return BrokenInput(f"bytes {first}-{size - 1} after the last WARC record are not a WARC record "
+                                       f"(the file is cut short, or damaged)", first)
+                end += len(chunk)
+    except OSError as error:
+        return BrokenInput(f"{type(error).__name__}: {error}", start)
+
+
 class _RecordBroken(Exception):
     """The record being read shows that the file breaks here; the message completes "WARC record N ..."."""
 
@@ -177,6 +143,7 @@ class WarcReader(Reader):
         wanted_types = WarcRecordType.response | WarcRecordType.resource | WarcRecordType.conversion
         ordinal = 0
         offset = 0  # the stream position of the last record read
+        last = None  # its stream position and Content-Length
         try:
             handle = open(path, "rb")
         except OSError as error:
@@ -184,8 +151,9 @@ class WarcReader(Reader):
             return
         with handle:
             try:
-                records = iter(ArchiveIterator(handle, record_types=wanted_types, parse_http=True,
-                                               auto_decode="all"))
+                # Every type, the skipped ones too: the end of the last record read, whatever its type, is
+                # where a cut-short file's unread bytes start.
+                records = iter(ArchiveIterator(handle, parse_http=True, auto_decode="all"))
             except Exception as error:  # noqa: BLE001 - no input may stop the run
                 yield self.unreadable(0, {"file": path, "offset": 0}, error)
                 return
@@ -197,13 +165,26 @@ class WarcReader(Reader):
                 except Exception as error:  # noqa: BLE001 - fastwarc: OSError for damaged data; nothing may escape
                     # A file that breaks at the first record past this range is the next range's to report.
                     if not self.past_end(ordinal):
-                        after = f" after the record at byte {offset}" if ordinal else ""
-                        yield self._broken(ordinal, offset, f"fastwarc cannot read on{after}: "
-                                                            f"{type(error).__name__}: {error}")
-                    return
-                if self.past_end(ordinal):
+                        failed = f"{type(error).__name__}: {error}"
+                        if compression_of(path) is None:  # the record fastwarc fails on starts after the last one
+                            problem = plain_tail_problem(path, last)
+                            start = offset if problem is None else _offset_of(problem, offset)
+                            yield self._broken(ordinal, start, f"fastwarc cannot read the WARC record at byte "
+                                                               f"{start}: {failed}")
+                        else:
+                            which = (f"the WARC record after the one at byte {offset}" if last
+                                     else "the first WARC record")
+                            yield self._broken(ordinal, offset, f"fastwarc cannot read {which}: {failed}")
                     return
                 offset = int(record.stream_pos)
+                # The header's Content-Length (record.content_length is what is left once the HTTP headers
+                # are read).
+                declared = (record.headers.get("Content-Length") or "").strip()
+                last = (offset, int(declared) if declared.isdigit() else 0)
+                if not record.record_type & wanted_types:
+                    continue
+                if self.past_end(ordinal):
+                    return
                 if self.wanted(ordinal):
                     try:
                         doc = self._document(record, ordinal)
@@ -214,9 +195,16 @@ class WarcReader(Reader):
                         return
                     yield doc
                 ordinal += 1
-        # fastwarc ends quietly inside a gzip member cut short: check the data after the last record.
-        problem = compressed_tail_problem(path, offset) if compression_of(path) == "gzip" else None
-        if problem is not None and not self.past_end(ordinal):
+        # fastwarc ends quietly inside a gzip member cut short, and inside the header of a plain file's record:
+        # check the data after the last record.
+        if self.past_end(ordinal):
+            return
+        compression = compression_of(path)
+        if compression is None:
+            problem = plain_tail_problem(path, last)
+        else:
+            problem = compressed_tail_problem(path, offset) if compression == "gzip" else None
+        if problem is not None:
             yield self.unreadable(ordinal, {"file": path, "offset": _offset_of(problem, offset)}, problem)
 
     def _broken(self, ordinal: int, offset: int, reason: str, raw: bytes | None = None) -> Document:
@@ -244,7 +232,9 @@ class WarcReader(Reader):
         doc.fields = {"url": headers.get("WARC-Target-URI"), "warc_type": record_type}
         limit = self.options.max_bytes
         declared = record.content_length
-        if headers.get("Content-Length") is None:
+        if not (headers.get("Content-Length") or "").strip().isdigit():
+            if _header_cut_short(self.source.path, source["offset"]):  # fastwarc yields what there was of it
+                raise _RecordBroken("is cut short: the file ends inside its header")
             # fastwarc cannot find the next record without it (it fails on the bytes that follow).
             raise _RecordBroken("has no Content-Length header, so the records after it cannot be found")
         try:

@@ -19,7 +19,7 @@ import zstandard
 
 from tests.helpers.corpus import html_page, http_response, plumbing_text, warc_record
 from filters.pipeline.readers import ReaderOptions, expand_inputs, make_reader
-from filters.pipeline.readers.warc import MAX_HTML_DEPTH, html_nesting
+from filters.pipeline.readers.html import MAX_HTML_DEPTH, html_nesting
 
 
 def read_all(path, options=ReaderOptions(), start=0, stop=None):
@@ -349,3 +349,188 @@ def test_every_quarantine_row_has_an_id(tmp_path):
     assert docs[-1].quarantine == "unreadable_file"
     assert all(d.id is not None and d.id != "" for d in docs)
     assert docs[5].id == 7
+
+
+# --- 6. markup that the old nesting scan read differently from the parser -----------------------------
+
+def _warc_of_pages(pages: dict[str, bytes]) -> bytes:
+    return b"".join(warc_record("response", url, "2021-03-04T05:06:07Z", http_response(body),
+                                "application/http; msgtype=response") for url, body in pages.items())
+
+
+@pytest.mark.parametrize("name, markup", [
+    ("self-closing div", "<div/>"),  # HTML ignores "/>" on <div>: 50,000 levels deep for the parser
+    ("quoted <", '<div a="<">'),  # '<' inside a quoted value does not end the tag
+])
+def test_markup_hiding_deep_nesting_is_quarantined_quickly(tmp_path, name, markup):
+    bad = ("<html><body>" + markup * 50_000 + "<p>" + plumbing_text(1) + "</p></body></html>").encode()
+    good = html_page("Fine", [plumbing_text(2, 80)])
+    path = tmp_path / "hidden.warc.gz"
+    path.write_bytes(_warc_of_pages({"http://bad.example/": bad, "http://fine.example/": good}))
+    started = time.perf_counter()
+    docs = read_all(path)
+    assert time.perf_counter() - started < 5
+    assert [(d.fields["url"], d.quarantine) for d in docs] == [("http://bad.example/", "extract_failed"),
+                                                               ("http://fine.example/", None)]
+    assert f"nested deeper than {MAX_HTML_DEPTH} elements" in docs[0].detail
+    assert plumbing_text(2, 80) in docs[1].text
+
+
+def test_both_hiding_markups_in_one_warc_and_a_good_page_after_them(tmp_path):
+    pages = {"http://slash.example/": ("<div/>" * 50_000 + "<p>x</p>").encode(),
+             "http://quote.example/": ('<div a="<">' * 50_000 + "<p>x</p>").encode(),
+             "http://fine.example/": html_page("Fine", [plumbing_text(3, 80)])}
+    path = tmp_path / "both.warc"
+    path.write_bytes(b"".join(gzip.decompress(r) for r in [_warc_of_pages({u: b}) for u, b in pages.items()]))
+    started = time.perf_counter()
+    docs = read_all(path)
+    assert time.perf_counter() - started < 5
+    assert [d.quarantine for d in docs] == ["extract_failed", "extract_failed", None]
+    assert all(d.detail and "nested deeper than" in d.detail for d in docs[:2])
+    assert plumbing_text(3, 80) in docs[2].text
+
+
+@pytest.mark.parametrize("markup", [
+    "<div/>" * 3000,
+    '<div a="<">' * 3000,
+    "<div a='>'>" * 3000,
+    "<div a=x/>" * 3000,  # an unquoted value keeps the '/': not self-closing either
+    "<span><div></span>" * 3000,  # the </span> cannot close across the <div>: the divs nest
+    "<title></title x>" + "<div>" * 3000,  # an end tag with attributes still ends the title
+    "<script-x>" + "<div>" * 3000 + "</script>",  # not a <script>
+    "<!-->" + "<div>" * 3000 + "-->",  # "<!-->" is a whole comment
+    "<svg><style>" + "<g>" * 3000 + "</style></svg>",  # <style> in <svg> holds markup
+    "<svg>" + "<div/>" * 3000,  # <div> leaves the <svg>, and its "/" counts for nothing again
+])
+def test_scan_reads_tags_as_the_parser_does(markup):
+    assert "nested deeper than" in html_nesting("<html><body>" + markup)
+
+
+@pytest.mark.parametrize("markup", [
+    "<svg>" + "<path d='M0 0'/>" * 5000 + "</svg>",  # in <svg>, "/>" closes any element
+    "<svg/>" * 5000 + "<math/>" * 5000,
+    "<br/><img src=x.png/><input/>" * 3000,
+    "<script>if (a < b) { x = '<div>'; }</script>" * 3000,
+    "<p><b>bold <i>both</i></b> plain</p>" * 5000,
+    "<!-- <div> --><div a='<div>'>x</div>" * 5000,
+])
+def test_scan_spares_markup_that_does_not_nest(markup):
+    assert html_nesting("<html><body>" + markup + "</body></html>") is None
+
+
+def test_formatting_tags_the_parser_reopens_are_counted(tmp_path):
+    """Unclosed formatting tags are reopened by the parser wherever text goes on after them: 1,000 distinct
+    <b> reopened in each of 1,000 paragraphs are a million elements from 13 KB; misnested ones make the
+    parser's "adoption agency" slow (30 s for 38 KB in lexbor). Both are refused before parsing."""
+    bolds = "".join(f"<b a={i}>" for i in range(1000))
+    reopened = "<html><body><p>" + bolds + "<p>x" * 1000
+    untangled = "<html><body>" + "".join(f"<b a={i}>" for i in range(100)) + "<div>" * 1000 + "</b>" * 8000
+    assert html_nesting(reopened) is not None
+    assert "misnested formatting tags" in html_nesting(untangled)
+    path = tmp_path / "formatting.warc.gz"
+    path.write_bytes(_warc_of_pages({"http://reopened.example/": reopened.encode(),
+                                     "http://untangled.example/": untangled.encode(),
+                                     "http://fine.example/": html_page("Fine", [plumbing_text(4, 80)])}))
+    started = time.perf_counter()
+    docs = read_all(path)
+    assert time.perf_counter() - started < 5
+    assert [d.quarantine for d in docs] == ["extract_failed", "extract_failed", None]
+
+
+def test_parsed_tree_backstop_refuses_what_a_scan_misses():
+    """Whatever the scan lets through, the parsed tree is measured before extraction."""
+    from resiliparse.parse.html import HTMLTree
+
+    from filters.pipeline.readers.html import MAX_NESTING_WORK, parsed_html_problem
+
+    started = time.perf_counter()
+    deep = HTMLTree.parse("<html><body>" + "<div>" * 50_000 + "x")
+    assert "nested deeper than" in parsed_html_problem(deep, 1)
+    wide = HTMLTree.parse("<html><body>" + "<div>" * 1_000 + "<br>x" * 20_000)  # 40,000 nodes 1,000 deep
+    assert "add up to more than" in parsed_html_problem(wide, 20_000)
+    assert time.perf_counter() - started < 5
+    ordinary = HTMLTree.parse(html_page("Fine", [plumbing_text(5, 80)] * 200).decode())
+    assert parsed_html_problem(ordinary, 500) is None
+    assert MAX_NESTING_WORK >= 10_000_000
+
+
+# --- 7. a plain .warc cut inside a record's header; messages -------------------------------------------
+
+def _plain(records: list[bytes]) -> bytes:
+    return b"".join(gzip.decompress(r) for r in records)
+
+
+def _header_cut_points() -> list[int]:
+    header_length = _plain(warc_records(1)).index(b"\r\n\r\n") + 4
+    # inside "WARC/1.0", before the type is read, inside a header, inside Content-Length, at the blank line
+    return [3, 9, 20, 60, header_length - 10, header_length - 4, header_length - 2, header_length - 1]
+
+
+@pytest.mark.parametrize("cut", _header_cut_points())
+def test_plain_warc_cut_inside_a_header_gives_one_row(tmp_path, cut):
+    records = [_plain([r]) for r in warc_records(4)]
+    start = sum(len(r) for r in records[:3])
+    path = tmp_path / "cut-header.warc"
+    path.write_bytes(b"".join(records)[:start + cut])
+    docs = read_all(path)
+    check_broken_file(docs, 3, f"at byte {start}")
+    assert docs[-1].source["offset"] == start
+    assert "read on" not in docs[-1].detail
+
+
+def test_plain_warc_with_skipped_record_types_gives_no_spurious_row(tmp_path):
+    info = warc_record("warcinfo", "", "2021-03-04T05:06:07Z", b"software: synthsieve-test\r\n",
+                       "application/warc-fields")
+    request = warc_record("request", "http://w.example/0", "2021-03-04T05:06:07Z",
+                          b"GET /0 HTTP/1.1\r\nHost: w.example\r\n\r\n", "application/http; msgtype=request")
+    metadata = warc_record("metadata", "http://w.example/0", "2021-03-04T05:06:07Z", b"fetchTimeMs: 12\r\n",
+                           "application/warc-fields")
+    responses = warc_records(2)
+    whole = _plain([info, request, responses[0], metadata, responses[1], metadata])
+    for name, data in [("whole.warc", whole), ("blank-lines.warc", whole + b"\r\n\r\n\n"),
+                       ("ends-with-request.warc", _plain([info, responses[0], responses[1], request]))]:
+        path = tmp_path / name
+        path.write_bytes(data)
+        docs = read_all(path)
+        assert [d.quarantine for d in docs] == [None, None], name
+        assert [d.fields["warc_type"] for d in docs] == ["response", "response"]
+    # the last record a skipped type, cut inside its header: the row names where it starts
+    last_start = len(whole) - len(_plain([metadata]))
+    path = tmp_path / "cut-metadata.warc"
+    path.write_bytes(whole[:last_start + 25])
+    docs = read_all(path)
+    check_broken_file(docs, 2, f"at byte {last_start}")
+    assert docs[-1].source["offset"] == last_start
+    # and cut inside its block
+    path.write_bytes(whole[:-6])
+    check_broken_file(read_all(path), 2, f"WARC record at byte {last_start}")
+
+
+def test_unreadable_first_record_message_reads_well(tmp_path):
+    records = warc_records(3)
+    plain = tmp_path / "garbage-first.warc"
+    plain.write_bytes(b"this is not a WARC file\r\n" * 4 + _plain(records))
+    (doc,) = read_all(plain)
+    assert doc.quarantine == "unreadable_file"
+    assert "fastwarc cannot read the WARC record at byte 0: OSError" in doc.detail, doc.detail
+    assert "read on" not in doc.detail and "on:" not in doc.detail
+
+    compressed = tmp_path / "garbage-first.warc.gz"
+    compressed.write_bytes(gzip.compress(b"this is not a WARC record\r\n" * 4, mtime=0) + b"".join(records))
+    (doc,) = read_all(compressed)
+    assert doc.quarantine == "unreadable_file"
+    assert "fastwarc cannot read the first WARC record: OSError" in doc.detail, doc.detail
+
+    second = tmp_path / "garbage-second.warc.gz"
+    second.write_bytes(records[0] + gzip.compress(b"not a record\r\n" * 4, mtime=0) + records[1])
+    docs = read_all(second)
+    assert [d.quarantine for d in docs] == [None, "unreadable_file"]
+    assert "fastwarc cannot read the WARC record after the one at byte 0: OSError" in docs[1].detail, docs[1].detail
+
+    plain_second = tmp_path / "garbage-second.warc"
+    plain_second.write_bytes(_plain(records[:1]) + b"not a record\r\n" * 4 + _plain(records[1:]))
+    docs = read_all(plain_second)
+    assert [d.quarantine for d in docs] == [None, "unreadable_file"]
+    start = len(_plain(records[:1]))
+    assert f"fastwarc cannot read the WARC record at byte {start}: OSError" in docs[1].detail, docs[1].detail
+    assert docs[1].source["offset"] == start
