@@ -15,6 +15,7 @@ tokens (the ones the thresholds decide), where each class has at least MIN_PER_C
 from __future__ import annotations
 
 import json
+import sys
 import time
 from collections import Counter
 from pathlib import Path
@@ -66,8 +67,10 @@ def variants(data: dict, layers: list[int], text: np.ndarray) -> dict[str, np.nd
 @click.option("--layers", default="10,20,30", show_default=True, help=f"Pooled layers to use, of {POOLED_LAYERS}.")
 @click.option("--C", "c", default=0.05, show_default=True, help="Inverse L2 strength of the probe.")
 @click.option("--min-tokens", default=50, show_default=True)
+@click.option("--first", type=click.IntRange(1), default=None,
+              help="Only the first N documents of the extraction plan (the same set for runs to compare).")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Write the results as JSON.")
-def main(layers, c, min_tokens, out):
+def main(layers, c, min_tokens, first, out):
     started = time.time()
     layers = [int(v) for v in layers.split(",")]
     reference = PerplexityFeatures()
@@ -75,7 +78,7 @@ def main(layers, c, min_tokens, out):
 
     cache = LMOutputCache(lm_outputs_key(resolve_reference_model(reference.reference_model).sha256,
                                          reference.token_cap))
-    rows = [r for r in planned_documents() if r["id"] in cache and r.get("label") in LABELS]
+    rows = [r for r in planned_documents()[:first] if r["id"] in cache and r.get("label") in LABELS]
     data = cache.arrays([r["id"] for r in rows])
     keep = data["n_tokens"] >= 2  # too short for any LM output
     rows = [r for r, k in zip(rows, keep) if k]
@@ -111,7 +114,7 @@ def main(layers, c, min_tokens, out):
             summary[f"{name}_{key}"] = {"mean": float(np.mean(values)) if values else None,
                                         "worst": float(np.min(values)) if values else None, "folds": len(values)}
     result = {"what": "leave-one-source-out probe over cached LM outputs (partial cache: see n_documents)",
-              "command": "python scripts/probe_hidden_states.py" + (f" --out {out}" if out else ""),
+              "command": " ".join(["python", "scripts/probe_hidden_states.py", *sys.argv[1:]]),
               "layers": layers, "C": c, "n_documents": len(rows), "n_machine": int(y.sum()),
               "folds": folds, "summary": summary, "seconds": round(time.time() - started, 1)}
     for key, value in summary.items():
