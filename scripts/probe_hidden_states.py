@@ -30,7 +30,9 @@ from detector.features import MAX_FEATURE_CHARS, cheap_features
 from detector.features.hygiene import normalize_for_scoring
 from detector.features.lm import POOLED_LAYERS, PerplexityFeatures
 from detector.training.data import LMOutputCache, lm_outputs_key, planned_documents
+from detector.classifier import BoostedClassifier
 from detector.training.folds import auroc_if_enough
+from detector.training.table import group_folds
 
 TRAINING_SETS = ("train:all", "modern:train", "learners:train", "human_pool:all")
 LABELS = {"human": 0, "machine": 1}
@@ -63,14 +65,39 @@ def variants(data: dict, layers: list[int], text: np.ndarray) -> dict[str, np.nd
             "hidden_mean_statistics_stylometry": np.hstack([mean, stats, text])}
 
 
+def probe(c: float):
+    return make_pipeline(StandardScaler(), LogisticRegression(C=c, max_iter=2000, class_weight="balanced"))
+
+
+def stacked_scores(rows, y, matrices, fit: np.ndarray, held: np.ndarray, c: float, k: int = 3) -> np.ndarray:
+    """The v2 shape: the shipped classifier type (gradient-boosted, Platt-calibrated) over the LM statistics,
+    stylometry and the hidden-state probe's score, the probe cross-fitted on the fitting rows (a row's
+    probe score comes from a probe that did not see its group) and refit on all of them for the held-out
+    rows."""
+    hidden, base = matrices["hidden_mean"], matrices["statistics_and_stylometry"]
+    probe_score = np.zeros(len(y))
+    folds = group_folds(rows, fit, k)
+    for fold in range(k):
+        inner, outer = fit[folds != fold], fit[folds == fold]
+        probe_score[outer] = probe(c).fit(hidden[inner], y[inner]).predict_proba(hidden[outer])[:, 1]
+    probe_score[held] = probe(c).fit(hidden[fit], y[fit]).predict_proba(hidden[held])[:, 1]
+    X = np.column_stack([base, probe_score])
+    calibration = group_folds(rows, fit, 5, seed=1) == 0
+    model = BoostedClassifier().fit(X[fit[~calibration]], y[fit[~calibration]])
+    model.calibrate(X[fit[calibration]], y[fit[calibration]])
+    return model.predict_proba(X[held])[:, 1]
+
+
 @click.command()
 @click.option("--layers", default="10,20,30", show_default=True, help=f"Pooled layers to use, of {POOLED_LAYERS}.")
 @click.option("--C", "c", default=0.05, show_default=True, help="Inverse L2 strength of the probe.")
 @click.option("--min-tokens", default=50, show_default=True)
+@click.option("--stacked/--no-stacked", default=True, show_default=True,
+              help="Also the stacked variant (boosted over statistics, stylometry and a cross-fitted probe).")
 @click.option("--first", type=click.IntRange(1), default=None,
               help="Only the first N documents of the extraction plan (the same set for runs to compare).")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Write the results as JSON.")
-def main(layers, c, min_tokens, first, out):
+def main(layers, c, min_tokens, stacked, first, out):
     started = time.time()
     layers = [int(v) for v in layers.split(",")]
     reference = PerplexityFeatures()
@@ -97,18 +124,18 @@ def main(layers, c, min_tokens, first, out):
         if y[held].min() == y[held].max() or y[fit].min() == y[fit].max():
             continue
         fold = {"n": int(held.sum()), "n_machine": int(y[held].sum())}
-        for name, X in matrices.items():
-            model = make_pipeline(StandardScaler(), LogisticRegression(C=c, max_iter=2000, class_weight="balanced"))
-            model.fit(X[fit], y[fit])
-            p = model.predict_proba(X[held])[:, 1]
+        scores = {name: probe(c).fit(X[fit], y[fit]).predict_proba(X[held])[:, 1] for name, X in matrices.items()}
+        if stacked:
+            scores["stacked_boosted"] = stacked_scores(rows, y, matrices, np.flatnonzero(fit), np.flatnonzero(held), c)
+        for name, p in scores.items():
             fold[name] = {"auroc": auroc_if_enough(y[held], p),
                           "english_judgeable_auroc": auroc_if_enough(y[held & english], p[english[held]])}
         folds[source] = fold
         print(f"  {source} (n={fold['n']}): " + ", ".join(
             f"{name} {fold[name]['auroc'] or float('nan'):.3f}/{fold[name]['english_judgeable_auroc'] or float('nan'):.3f}"
-            for name in matrices), flush=True)
+            for name in scores), flush=True)
     summary = {}
-    for name in matrices:
+    for name in [*matrices, *(["stacked_boosted"] if stacked else [])]:
         for key in ("auroc", "english_judgeable_auroc"):
             values = [f[name][key] for f in folds.values() if f[name][key] is not None]
             summary[f"{name}_{key}"] = {"mean": float(np.mean(values)) if values else None,
