@@ -108,7 +108,11 @@ def main() -> None:
         f"{meta['reference_model_id']} (GGUF SHA-256 `{meta['reference_model_hash'][:16]}…`), token cap {meta['token_cap']}.",
         "Artifacts in `models/default/`: `full.skops`/`full.json` (classifier over all features), "
         "`cheap.skops`/`cheap.json` (classifier over the features that need no LM; the corpus filter's first stage), "
-        "`style.ftz` (topic-free fastText style model), `model.json` (feature list, thresholds, measured error rates). "
+        "`style.ftz` (topic-free fastText style model), `model.json` (feature list, thresholds, measured error rates, "
+        "and the SHA-256 of every other artifact, written at training: loading refuses a file that does not match, "
+        "naming it). "
+        + ("Artifact hashes: " + ", ".join(f"`{name}` `{digest[:12]}…`" for name, digest in meta["artifacts"].items())
+           + ". " if meta.get("artifacts") else "") +
         "Every figure below is rendered by `scripts/write_model_card.py` from the JSON those commands wrote.", "",
         "## Intended use", "",
         "Per-document triage of crawled text into `grounded`, `suspected_synthetic` and `uncertain`, and corpus-level "
