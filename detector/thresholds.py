@@ -131,3 +131,39 @@ def cascade_costs(p_cheap, p_full, y, decided_alone, ground: float, suspect: flo
             "auroc_full": full_auroc, "auroc_cascade": cascade_auroc,
             "auroc_loss_points": 100.0 * (full_auroc - cascade_auroc),
             "decisions_changed": _decisions_changed(p_cheap, p_full, counted, ground, suspect)}
+
+
+# p_machine is calibrated with equal class priors, so 0.5 is where the evidence leans neither way: a
+# document is grounded only below it and flagged only at or above it, whatever the error targets give,
+# so that the decision never contradicts the probability shown beside it.
+NEUTRAL_P = 0.5
+
+
+def promise_thresholds(p_machine_held_out, human_sets: dict, max_machine_grounded: float = 0.10,
+                       max_human_flagged: float = 0.01, confidence: float = 0.95) -> dict:
+    """The v2 decision rule, from held-out scores.
+
+    ground: the largest cut-off that puts at most `max_machine_grounded` of the held-out machine scores
+        in `grounded` (below it), capped at NEUTRAL_P.
+    suspect: the smallest cut-off whose rate of flagged human text is below `max_human_flagged` with
+        `confidence` (one-sided Clopper-Pearson) on every set of `human_sets` (name -> scores), at least
+        NEUTRAL_P.
+    Everything between is `uncertain`, as wide as the evidence makes it. Returns the two cut-offs and,
+    per set, what was measured at them.
+    """
+    machine = np.asarray(p_machine_held_out, dtype=float)
+    ground_rule = threshold_for_miss_rate(machine, max_machine_grounded)
+    by_set = {name: threshold_for_fpr_bound(scores, max_human_flagged, confidence) for name, scores in human_sets.items()}
+    suspect = max([NEUTRAL_P, *by_set.values()])
+    ground = min(ground_rule, NEUTRAL_P, suspect)
+    return {
+        "ground": float(ground), "suspect": float(suspect),
+        "ground_from_machine_rule": float(ground_rule), "suspect_by_human_set": {k: float(v) for k, v in by_set.items()},
+        "machine_grounded": float((machine < ground).mean()), "machine_flagged": float((machine >= suspect).mean()),
+        "human_flagged": {name: {"n": int(len(s)), "flagged": int((np.asarray(s) >= suspect).sum()),
+                                 "rate": float((np.asarray(s) >= suspect).mean()),
+                                 "upper_bound": fpr_upper_bound(int((np.asarray(s) >= suspect).sum()), len(s), confidence)}
+                          for name, s in human_sets.items()},
+        "targets": {"max_machine_grounded": max_machine_grounded, "max_human_flagged": max_human_flagged,
+                    "confidence": confidence},
+    }

@@ -22,7 +22,7 @@ from detector.training.data import LMOutputCache, extract_in_chunks, lm_outputs_
 @click.command()
 @click.option("--limit", type=int, default=None, help="Only the first N documents of the plan.")
 @click.option("--chunk", default=128, show_default=True, help="Documents per cache file.")
-@click.option("--token-cap", default=512, show_default=True)
+@click.option("--token-cap", default=256, show_default=True)
 @click.option("--reference-model", default=None)
 @click.option("--seed", default=0, show_default=True)
 def main(limit, chunk, token_cap, reference_model, seed):

@@ -120,3 +120,48 @@ def test_cascade_costs_measure_the_mixed_score_and_the_changed_decisions():
     assert costs["decisions_changed"] == pytest.approx(1 / 8)  # index 3: uncertain, grounded by the full model
     judged = np.r_[np.ones(4, bool), np.zeros(4, bool)]
     assert cascade_costs(p_cheap, p_full, y, np.ones(8, bool), 0.5, 0.9, judged=judged)["decisions_changed"] == 0.25
+
+
+def _promise_scores(seed=0):
+    rng = np.random.default_rng(seed)
+    return rng.beta(6, 2, size=3000), {"a": rng.beta(2, 6, size=1500), "b": rng.beta(2, 4, size=800)}
+
+
+def test_promise_thresholds_keep_machine_out_of_grounded_and_humans_out_of_flagged():
+    from detector.thresholds import fpr_upper_bound, promise_thresholds
+
+    machine, humans = _promise_scores()
+    rule = promise_thresholds(machine, humans, max_machine_grounded=0.10, max_human_flagged=0.01, confidence=0.95)
+    ground, suspect = rule["ground"], rule["suspect"]
+    assert (machine < ground).mean() <= 0.10
+    for name, scores in humans.items():
+        flagged = int((scores >= suspect).sum())
+        assert fpr_upper_bound(flagged, len(scores), 0.95) <= 0.01, name
+        assert rule["human_flagged"][name]["flagged"] == flagged
+    # The harder human set ("b", more machine-like) is the one that sets the cut-off.
+    assert rule["suspect_by_human_set"]["b"] > rule["suspect_by_human_set"]["a"]
+    assert suspect == max(0.5, rule["suspect_by_human_set"]["b"])
+    assert rule["machine_grounded"] == pytest.approx((machine < ground).mean())
+
+
+def test_promise_thresholds_never_contradict_p_machine():
+    """grounded only below 0.5 and flagged only at or above it, whatever the targets allow."""
+    from detector.thresholds import NEUTRAL_P, promise_thresholds
+
+    rng = np.random.default_rng(1)
+    # Machine scores mostly above 0.7: the 10% rule alone would ground everything below ~0.7.
+    machine = rng.uniform(0.7, 1.0, size=1000)
+    humans = {"h": rng.uniform(0.0, 0.3, size=1000)}  # the 1% rule alone would flag from ~0.3
+    rule = promise_thresholds(machine, humans)
+    assert rule["ground_from_machine_rule"] > NEUTRAL_P and rule["ground"] == NEUTRAL_P
+    assert rule["suspect_by_human_set"]["h"] < NEUTRAL_P and rule["suspect"] == NEUTRAL_P
+    Thresholds(suspect=rule["suspect"], ground=rule["ground"])  # a valid order
+
+
+def test_promise_thresholds_widen_uncertain_when_targets_tighten():
+    from detector.thresholds import promise_thresholds
+
+    machine, humans = _promise_scores(2)
+    loose = promise_thresholds(machine, humans, 0.20, 0.02)
+    strict = promise_thresholds(machine, humans, 0.05, 0.005)
+    assert strict["ground"] <= loose["ground"] and strict["suspect"] >= loose["suspect"]
