@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed
 SHARED ?= ../shared/data
 DEMO   ?= demo-out
 
-.PHONY: install test demo browser train evaluate benchmark clean
+.PHONY: install test demo browser train benchmark clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -34,11 +34,9 @@ demo: install
 	$(BIN)/python scripts/demo.py --shared $(SHARED) --out $(DEMO)
 
 train: install
-	$(BIN)/python scripts/extract_lm_features.py
-	$(BIN)/python scripts/train_default_model.py
-
-evaluate: install
-	$(BIN)/python scripts/evaluate_generalisation.py
+	$(BIN)/python scripts/extract_lm_outputs.py
+	$(BIN)/python scripts/train_default_model.py --family-folds
+	$(BIN)/python scripts/write_model_card.py
 
 benchmark: install
 	$(BIN)/python scripts/benchmark_throughput.py

@@ -14,11 +14,12 @@ import numpy as np
 from detector import __version__
 from detector.classifier import load_classifier
 from detector.decision import DocumentScore, Thresholds, decide, judgeable
-from detector.features import (CHEAP_FEATURE_NAMES, FULL_FEATURE_NAMES, MAX_FEATURE_CHARS, PreparedDocument, lm_vector,
-                       prepare)
+from detector.features import (CHEAP_FEATURE_NAMES, FULL_FEATURE_NAMES, LM_EVIDENCE_NAMES, MAX_FEATURE_CHARS,
+                               PreparedDocument, lm_evidence_scores, lm_vector, prepare)
 from detector.features.hygiene import normalize_for_scoring
 from detector.features.language import LanguageIdentifier
 from detector.features.lm import PerplexityFeatures
+from detector.features.lm_evidence import HiddenStateProbe, TokenSequenceModel
 from detector.reference_lm import sha256_file
 from detector.features.style_model import STYLE_VIEW_VERSION, StyleClassifier
 
@@ -37,11 +38,17 @@ class ModelDirectoryError(RuntimeError):
 MODEL_JSON = "model.json"
 CLASSIFIER_NAMES = ("full", "cheap")
 STYLE_FILE = "style.ftz"
+HIDDEN_PROBE_FILE = "hidden_probe.npz"
+SEQUENCE_MODEL_FILE = "sequence_model.npz"
+# Out-of-fold p_machine of held-out human and machine documents (English, judgeable): the score
+# distributions of both classes on text the model never saw, for corpus-level prevalence estimates.
+HELD_OUT_SCORES_FILE = "held_out_scores.npz"
 # Every file Detector.load reads besides model.json (classifiers: NAME.skops + NAME.json). Training
 # stores their SHA-256 in model.json under "artifacts" and loading refuses a file that differs: a
 # truncated style.ftz still parses and silently moves every score (p 0.80 instead of 0.09 on one
 # document), so parsing alone cannot tell a damaged model from a good one.
-ARTIFACT_FILES = tuple(f"{name}{ext}" for name in CLASSIFIER_NAMES for ext in (".skops", ".json")) + (STYLE_FILE,)
+ARTIFACT_FILES = tuple(f"{name}{ext}" for name in CLASSIFIER_NAMES for ext in (".skops", ".json")) + (
+    STYLE_FILE, HIDDEN_PROBE_FILE, SEQUENCE_MODEL_FILE, HELD_OUT_SCORES_FILE)
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 _REMEDY = "re-download the model directory or retrain it (scripts/train_default_model.py)"
 
@@ -176,18 +183,21 @@ class Detector:
     """Scores texts for machine origin.
 
     Detector.load() reads models/default; `reference_model` may name any local transformers causal-LM
-    directory (the shipped classifier was trained on SmolLM2 features, so another LM needs a model
-    directory trained with it: scripts/train_default_model.py --reference-model DIR).
+    directory (the shipped classifier was trained on SmolLM2's outputs, so another LM needs a model
+    directory trained with it: scripts/train_default_model.py --reference-model DIR; under the shipped
+    model its hidden-state probe and sequence model are left out, see reads_trained_reference_model).
     """
 
     def __init__(self, model_dir: Path, metadata: dict, full, cheap,
-                 style: StyleClassifier, lm: PerplexityFeatures, language: LanguageIdentifier,
-                 thresholds: Thresholds):
+                 style: StyleClassifier, probe: HiddenStateProbe, sequence_model: TokenSequenceModel,
+                 lm: PerplexityFeatures, language: LanguageIdentifier, thresholds: Thresholds):
         self.model_dir = model_dir
         self.metadata = metadata
         self.full_model = full
         self.cheap_model = cheap
         self.style_model = style
+        self.probe = probe
+        self.sequence_model = sequence_model
         self.lm = lm
         self.language = language
         self.thresholds = thresholds
@@ -223,6 +233,8 @@ class Detector:
             full = load_classifier(model_dir, "full")
             cheap = load_classifier(model_dir, "cheap")
             style = StyleClassifier.load(model_dir / STYLE_FILE)
+            probe = HiddenStateProbe.load(model_dir / HIDDEN_PROBE_FILE)
+            sequence_model = TokenSequenceModel.load(model_dir / SEQUENCE_MODEL_FILE, device=device)
         except (ValueError, OSError) as exc:
             raise ModelDirectoryError(f"{exc}; {_REMEDY}") from exc
         for name, model, names in (("full", full, FULL_FEATURE_NAMES), ("cheap", cheap, CHEAP_FEATURE_NAMES)):
@@ -230,12 +242,14 @@ class Detector:
                 raise ModelDirectoryError(f"{model_dir / name}.json: the {name} classifier reads "
                                           f"{model.n_features_in_} features, this synthsieve computes {len(names)}; "
                                           "retrain it")
+        # keep_outputs: the hidden states and token sequences the evidence models read come from the
+        # same forward pass as the statistics.
         lm = PerplexityFeatures(reference_model=reference_model,
                                 token_cap=token_cap or metadata["token_cap"], device=device,
-                                compile_statistics=compile_statistics)
+                                compile_statistics=compile_statistics, keep_outputs=True)
         detector = cls(
             model_dir=model_dir, metadata=metadata, full=full, cheap=cheap, style=style,
-            lm=lm, language=LanguageIdentifier(), thresholds=thresholds,
+            probe=probe, sequence_model=sequence_model, lm=lm, language=LanguageIdentifier(), thresholds=thresholds,
         )
         # What was loaded, verified: provenance reports these rather than re-reading the directory.
         detector._loaded_hashes = {MODEL_JSON: hashlib.sha256(raw_metadata).hexdigest(), **hashes}
@@ -260,9 +274,20 @@ class Detector:
             "model_id": self.metadata["model_id"], "model_hash": combined, "artifact_hashes": hashes,
             "reference_model_id": self.lm.source.model_id, "reference_model_hash": self.lm.source.sha256,
             "trained_with_reference_model_hash": self.metadata.get("reference_model_hash"),
+            "lm_evidence_used": self.reads_trained_reference_model,
             "token_cap": self.lm.token_cap, "synthsieve_version": __version__,
             "error_rates": self.metadata.get("error_rates", {}),
         }
+
+    @property
+    def reads_trained_reference_model(self) -> bool:
+        """Whether the reference LM is the one the model was trained with. The hidden-state probe and
+        the sequence model learned that LM's states and token statistics; under another LM (even of the
+        same width) their inputs mean something else, so they are left out (NaN, which the classifier
+        treats as missing) rather than read wrongly. Train a model directory with the other LM to use
+        them (scripts/train_default_model.py --reference-model DIR)."""
+        self.lm.load()
+        return self.lm.source.sha256 == self.metadata.get("reference_model_hash")
 
     @property
     def model_label(self) -> str:
@@ -286,7 +311,12 @@ class Detector:
                                      np.array([c.features[n] for n in CHEAP_FEATURE_NAMES], dtype=float))
                     for t, c in zip(texts, cheap)]
         lm_results = self.lm.compute([d.normalized.text for d in docs])
-        X = np.array([np.concatenate([d.cheap, lm_vector(r.features)]) for d, r in zip(docs, lm_results)])
+        if self.reads_trained_reference_model:
+            evidence = lm_evidence_scores(lm_results, self.probe, self.sequence_model)
+        else:  # the evidence models read another LM's states: missing, which the classifier handles
+            evidence = np.full((len(docs), len(LM_EVIDENCE_NAMES)), np.nan)
+        X = np.array([np.concatenate([d.cheap, lm_vector(r.features), e])
+                      for d, r, e in zip(docs, lm_results, evidence)])
         return self._scores(docs, [r.n_tokens for r in lm_results], X, self.full_model, FULL_FEATURE_NAMES,
                             "lm", thresholds)
 

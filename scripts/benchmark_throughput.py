@@ -2,7 +2,8 @@
 
 Both run in the same process on the same documents with the same batches: the plain pass is the
 reference LM's batched forward pass and nothing else (tokenisation included in both); the pipeline is
-Detector.score (normalisation, stylometry, style model, language ID, LM statistics, classifier).
+Detector.score (normalisation, stylometry, style model, language ID, one LM pass that also keeps the
+hidden states and token sequences, the hidden-state probe, the sequence model, classifier).
 
     python scripts/benchmark_throughput.py [--docs 48] [--repeats 2] [--json]
 """
@@ -59,6 +60,7 @@ def main(docs, repeats, batch_tokens, as_json):
                            "device": "cuda" if torch.cuda.is_available() else "cpu"}, "runs": []}
     for cap in (256, 512):
         detector = Detector.load(token_cap=cap, compile_statistics=True)
+        results["model_id"] = detector.model_label
         detector.lm.batch_tokens = batch_tokens
         texts = documents_with_at_least(detector, docs, cap)
         detector.score(texts[:4])  # warm-up: compile, caches, thread pools

@@ -30,18 +30,10 @@ from detector.features import MAX_FEATURE_CHARS, cheap_features
 from detector.features.hygiene import normalize_for_scoring
 from detector.features.lm import POOLED_LAYERS, PerplexityFeatures
 from detector.training.data import LMOutputCache, lm_outputs_key, planned_documents
+from detector.training.evidence import LABELS, TRAINING_SETS, source_of
 from detector.classifier import BoostedClassifier
 from detector.training.folds import auroc_if_enough
 from detector.training.table import group_folds
-
-TRAINING_SETS = ("train:all", "modern:train", "learners:train", "human_pool:all")
-LABELS = {"human": 0, "machine": 1}
-
-
-def source_of(row: dict) -> str:
-    """The repository a row comes from (its `source` up to the second '/'); learners have their own."""
-    source = row.get("source") or row["set"].split(":")[0]
-    return "/".join(str(source).split("/")[:2]).split(":")[0]
 
 
 def text_features(rows: list[dict]) -> np.ndarray:

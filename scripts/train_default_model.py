@@ -1,195 +1,276 @@
-"""Train the shipped model (models/default) from ../shared/data.
+"""Train the shipped model (models/default), detector v2, and measure it out of fold.
 
-Reads train.jsonl + human_pool.jsonl for fitting, dev.jsonl for thresholds (plus a held-out slice of
-human_pool, so the false-positive target also holds on human text from outside dev's domains).
-grounded_docs.jsonl is never used here. LM features come from the cache that
-scripts/extract_lm_features.py fills; documents without them still train the full model (see
-detector.training.table.fit_full_model).
+Reads the LM outputs cached by scripts/extract_lm_outputs.py (statistics, pooled hidden states,
+per-token sequences of every planned document extracted so far) and fits the stack of
+detector.training.evidence on the training sets (train.jsonl sample, modern and learners train splits,
+human pool). polished_light is never fit as either class; grounded_docs is never fit on nor used for
+thresholds.
 
-    python scripts/train_default_model.py [--target-fpr 0.01] [--target-miss 0.05] [--out models/default]
+1. Leave one source out: for each source repository, everything learned (style model, hidden-state
+   probe, sequence model, stack, calibration) is refit without it and scores its rows, in every set.
+   These out-of-fold scores set the thresholds and give the held-out figures.
+2. Optionally leave one generator family out (--family-folds), the same way, for the report.
+3. The shipped model is fit on every training row and scores the check sets (dev samples, the
+   learners' and modern's dev splits, grounded_docs, polished_light).
+4. Thresholds (detector.thresholds.promise_thresholds): `grounded` holds at most --max-machine-grounded
+   of the held-out machine text; `suspected_synthetic` flags at most --max-human-flagged of human text
+   with --confidence on each human set: held-out sources, the learners' dev split, dev.jsonl.
+
+    python scripts/train_default_model.py [--family-folds] [--out models/default] [--report models/evaluation_v2.json]
 """
 
 from __future__ import annotations
 
 import json
+import sys
 import time
 from pathlib import Path
 
 import click
 import numpy as np
 
-
 from detector import __version__
-from detector.detector import write_artifact_hashes
-from detector.features import CHEAP_FEATURE_NAMES, FULL_FEATURE_NAMES
-from detector.features.lm import LM_FEATURE_VERSION
-from detector.reference_lm import resolve_reference_model
-from detector.features.style_model import STYLE_VIEW_VERSION
-from detector.thresholds import (cascade_cutoff, error_rates, threshold_for_abstention, threshold_for_fpr,
-                                 threshold_for_fpr_bound, threshold_for_miss_rate)
+from detector.detector import (HELD_OUT_SCORES_FILE, HIDDEN_PROBE_FILE, SEQUENCE_MODEL_FILE, STYLE_FILE,
+                               write_artifact_hashes)
 from detector.evaluation import auroc
-from detector.training.data import lm_cache_key
-from detector.training.folds import split_indices
-from detector.training.table import (
-    build_table, english_judgeable, feature_matrix, fit_calibrated, fit_full_model, group_folds,
-    out_of_domain_human_scores,
-    style_scores)
+from detector.features import CHEAP_FEATURE_NAMES, FULL_FEATURE_NAMES
+from detector.features.lm import LM_FEATURE_VERSION, LM_OUTPUTS_VERSION
+from detector.features.style_model import STYLE_VIEW_VERSION
+from detector.reference_lm import resolve_reference_model
+from detector.thresholds import cascade_cutoff, promise_thresholds, threshold_for_miss_rate
+from detector.training.evidence import NEITHER, fit_stack, held_out_folds, held_out_p, load_evidence_table
+from detector.training.folds import MIN_PER_CLASS
 
-
-# Above any probability: the cheap stage's band upper end when it must not flag alone.
+# Above any probability: the cheap stage never flags alone (removing text needs the LM's evidence).
 CHEAP_NEVER_FLAGS = 1.5
+CHECK_SETS = {"dev": "dev:all", "modern_dev": "modern:dev", "learners_dev": "learners:dev",
+              "grounded_docs": "grounded_docs:all", "polished_light_dev": "polished_light:dev"}
 
 
-def pool_holdout(table, pool_idx: np.ndarray) -> np.ndarray:
-    """A quarter of the human pool (with LM features) kept out of fitting for threshold checks."""
-    return pool_idx[(group_folds(table.rows, pool_idx, 4, seed=7) == 0) & table.has_lm[pool_idx]]
+def _auroc(y, p):
+    n_machine = int(np.sum(y == 1))
+    return auroc(y, p) if min(n_machine, int(np.sum(y == 0))) >= MIN_PER_CLASS else None
 
 
-def fitting_split(table):
-    """(indices per split, human_pool holdout, rows the models are fit on: train plus the rest of the pool)."""
-    idx = split_indices(table)
-    holdout = pool_holdout(table, idx["human_pool"])
-    return idx, holdout, np.concatenate([idx["train"], np.setdiff1d(idx["human_pool"], holdout)])
+def held_out_scores(table, key: str, k: int, seed: int, sequence_params: dict, jobs: int, torch_threads: int,
+                    log) -> np.ndarray:
+    """Out-of-fold P(machine) of every labelled row in a held-out group of `key` (NaN elsewhere); the
+    folds run in `jobs` worker processes."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    p = np.full(len(table.rows), np.nan)
+    training = table.training
+    labelled = np.flatnonzero(table.y != NEITHER)
+    folds = []
+    for name, held in held_out_folds(table, key).items():
+        fit, test = training[~held[training]], labelled[held[labelled]]
+        if len(test) and len(set(table.y[fit])) == 2:
+            folds.append((name, fit, test))
+    started = time.time()
+    # Spawned workers: each style fit starts its own fresh process, which a loky worker cannot do.
+    with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+        scores = list(pool.map(held_out_p, *zip(*[(table, fit, test, k, seed, sequence_params, torch_threads)
+                                                   for _, fit, test in folds])))
+    for (name, fit, test), p_test in zip(folds, scores):
+        p[test] = p_test
+        log(f"  held out {key} {name}: {len(test)} rows scored, {len(fit)} fit")
+    log(f"{len(folds)} {key} folds in {time.time() - started:.0f}s")
+    return p
+
+
+def fold_figures(table, p: np.ndarray, groups: np.ndarray, human_reference: np.ndarray) -> dict:
+    """Per group (source or family): AUROC of its held-out rows, all and English-judgeable. A group of
+    one class only (a machine-only source, a family) is ranked against `human_reference`, the held-out
+    human rows of every source."""
+    figures = {}
+    scored = np.flatnonzero(~np.isnan(p))
+    for name in sorted(set(groups[scored])):
+        rows = scored[groups[scored] == name]
+        if len(set(table.y[rows])) < 2:
+            if table.y[rows][0] == 0:  # human only: no ranking, only the flagged share (in the checks)
+                continue
+            rows = np.union1d(rows, human_reference)
+        en = table.judgeable(rows)
+        figures[name] = {"n": int(len(rows)), "n_machine": int(table.y[rows].sum()),
+                         "auroc": _auroc(table.y[rows], p[rows]), "english_judgeable_n": int(len(en)),
+                         "english_judgeable_auroc": _auroc(table.y[en], p[en])}
+    return figures
+
+
+def summarise(folds: dict) -> dict:
+    out = {}
+    for key in ("auroc", "english_judgeable_auroc"):
+        values = {n: f[key] for n, f in folds.items() if f[key] is not None}
+        worst = min(values, key=values.get) if values else None
+        out[key] = {"mean": float(np.mean(list(values.values()))) if values else None,
+                    "worst": worst, "worst_value": values.get(worst), "n_folds": len(values)}
+    return out
+
+
+def decision_shares(p: np.ndarray, ground: float, suspect: float) -> dict:
+    p = p[~np.isnan(p)]
+    return {"n": int(len(p)), "grounded": float((p < ground).mean()) if len(p) else None,
+            "uncertain": float(((p >= ground) & (p < suspect)).mean()) if len(p) else None,
+            "suspected_synthetic": float((p >= suspect).mean()) if len(p) else None}
 
 
 @click.command()
-@click.option("--target-fpr", default=0.01, show_default=True, help="False-positive rate on human text for `suspected`.")
-@click.option("--target-miss", default=0.05, show_default=True, help="Miss rate on machine text for `grounded`.")
-@click.option("--max-uncertain", default=0.16, show_default=True,
-              help="Abstention budget: share of English dev documents allowed to end uncertain "
-                   "(the too-short ones included).")
-@click.option("--fpr-confidence", default=0.95, show_default=True,
-              help="Confidence with which the false-positive target must hold on the validation humans.")
-@click.option("--cheap-fpr", default=0.002, show_default=True, help="FPR allowed where the cheap stage flags alone.")
-@click.option("--cheap-miss", default=0.01, show_default=True, help="Miss rate allowed where the cheap stage grounds alone.")
+@click.option("--max-machine-grounded", default=0.10, show_default=True,
+              help="Share of held-out machine text allowed in `grounded`.")
+@click.option("--max-human-flagged", default=0.01, show_default=True,
+              help="Share of human text allowed in `suspected_synthetic`, on every human set.")
+@click.option("--confidence", default=0.95, show_default=True,
+              help="Confidence with which the human-flagged target must hold (Clopper-Pearson).")
 @click.option("--cascade-auroc-loss", default=0.005, show_default=True,
               help="AUROC the cheap stage may cost on dev where it decides alone.")
 @click.option("--cascade-disagreement", default=0.02, show_default=True,
               help="Share of its own decisions the cheap stage may decide differently from the full model.")
-@click.option("--full-kind", type=click.Choice(["boosted", "additive"]), default="boosted", show_default=True,
-              help="Classifier over all features (boosted: the LM statistics interact).")
-@click.option("--cheap-kind", type=click.Choice(["boosted", "additive"]), default="boosted", show_default=True,
-              help="Classifier of the cascade's cheap stage.")
+@click.option("--cheap-miss", default=0.01, show_default=True, help="Miss rate allowed where the cheap stage grounds alone.")
+@click.option("--family-folds/--no-family-folds", default=False, show_default=True,
+              help="Also leave each generator family out (for the report).")
+@click.option("--cross-fit", "k", default=2, show_default=True, help="Folds for the cross-fitted evidence scores.")
+@click.option("--sequence-epochs", default=4, show_default=True, help="Training epochs of the sequence model.")
+@click.option("--first", type=click.IntRange(1), default=None, help="Only the first N planned documents.")
+@click.option("--jobs", default=2, show_default=True, help="Held-out folds fit at once, in worker processes.")
+@click.option("--torch-threads", default=1, show_default=True,
+              help="Threads for the sequence model's fits: its steps are small, and two threads wait on each "
+                   "other (measured 3-4x slower than one on a busy 2-core machine).")
 @click.option("--reference-model", default=None, help="Local HF causal-LM dir (default: shipped SmolLM2).")
-@click.option("--token-cap", default=512, show_default=True)
+@click.option("--token-cap", default=256, show_default=True)
 @click.option("--out", "out_dir", default="models/default", show_default=True, type=click.Path(path_type=Path))
-def main(target_fpr, target_miss, max_uncertain, fpr_confidence, cheap_fpr, cheap_miss, cascade_auroc_loss,
-         cascade_disagreement, full_kind, cheap_kind, reference_model, token_cap, out_dir):
+@click.option("--report", default="models/evaluation_v2.json", show_default=True, type=click.Path(path_type=Path),
+              help="Where the out-of-fold and check-set figures go (read by scripts/write_model_card.py).")
+def main(max_machine_grounded, max_human_flagged, confidence, cascade_auroc_loss, cascade_disagreement, cheap_miss,
+         family_folds, k, sequence_epochs, first, jobs, torch_threads, reference_model, token_cap, out_dir, report):
+    import torch
+
+    torch.set_num_threads(torch_threads)
     started = time.time()
+
+    def log(message):
+        print(f"[{time.time() - started:7.0f}s] {message}", flush=True)
+
     source = resolve_reference_model(reference_model)
-    table = build_table(lm_cache_key(source.sha256, token_cap))
-    idx, holdout, train_all = fitting_split(table)
-    fit_pool = np.setdiff1d(idx["human_pool"], holdout)
-    scored = np.concatenate([train_all, holdout, idx["dev"]])
-    print(f"rows: {len(table.rows)}; with LM features: {int(table.has_lm.sum())}", flush=True)
+    table = load_evidence_table(source.sha256, token_cap, first)
+    training = table.training
+    log(f"{len(table.rows)} documents with LM outputs; {len(training)} training rows "
+        f"({int(table.y[training].sum())} machine)")
+    sequence_params = {"epochs": sequence_epochs}
 
-    style, style_model = style_scores(table, train_all, scored)
-    X_cheap = feature_matrix(table, style, with_lm=False)
-    X_full = feature_matrix(table, style, with_lm=True)
-    cheap_model = fit_calibrated(X_cheap, table.y, table.rows, train_all, kind=cheap_kind)
-    train_lm = train_all[table.has_lm[train_all]]
-    full_model = fit_full_model(table, X_full, train_all, full_kind)
+    p_source = held_out_scores(table, "source", k, 0, sequence_params, jobs, torch_threads, log)
+    oof = np.flatnonzero(~np.isnan(p_source))
+    human_oof_rows = oof[table.y[oof] == 0]
+    source_folds = fold_figures(table, p_source, table.sources, human_oof_rows)
+    family_fold_results = {}
+    if family_folds:
+        p_family = held_out_scores(table, "family", k, 0, sequence_params, jobs, torch_threads, log)
+        p_family[human_oof_rows] = p_source[human_oof_rows]
+        family_fold_results = fold_figures(table, p_family, table.families, human_oof_rows)
 
-    dev_lm = idx["dev"][table.has_lm[idx["dev"]]]
-    dev_en = english_judgeable(table, dev_lm)
-    p_dev = full_model.predict_proba(X_full[dev_en])[:, 1]
-    y_dev = table.y[dev_en]
-    p_holdout = full_model.predict_proba(X_full[english_judgeable(table, holdout)])[:, 1]
-    suspect_dev = threshold_for_fpr(p_dev[y_dev == 0], target_fpr)
-    suspect_pool = threshold_for_fpr(p_holdout, target_fpr)
-    p_validation_humans = np.concatenate([p_dev[y_dev == 0], p_holdout])
-    suspect_bound = threshold_for_fpr_bound(p_validation_humans, target_fpr, fpr_confidence)
-    # Unseen domains: human text scored by models refit without its domain. A crawl is mostly domains
-    # the training data lacks, and in-domain validation humans understate how often those are flagged.
-    unseen_rows, p_unseen = out_of_domain_human_scores(table, train_all, scored, full_kind)
-    suspect_unseen = threshold_for_fpr_bound(p_unseen, target_fpr, fpr_confidence)
-    suspect = max(suspect_dev, suspect_pool, suspect_bound, suspect_unseen)
-    # Grounded below the miss-rate threshold, raised where needed so that `uncertain` stays an honest
-    # abstention (at most max_uncertain of judgeable documents) rather than a hiding place.
-    ground_miss = threshold_for_miss_rate(p_dev[y_dev == 1], target_miss)
-    # Too-short English documents are uncertain by rule; they spend the budget first.
-    dev_english = idx["dev"][table.has_lm[idx["dev"]] & (table.language[idx["dev"]] == "en")]
-    short_share = float((table.n_tokens[dev_english] < 50).mean())
-    band_budget = max(0.0, (max_uncertain - short_share) / (1.0 - short_share))
-    ground = min(max(ground_miss, threshold_for_abstention(p_dev, suspect, band_budget)), suspect)
+    everything = np.arange(len(table.rows))
+    final = fit_stack(table, training, everything, k=k, seed=0, sequence_params=sequence_params, with_cheap=True)
+    log("final model fit")
+    p = final.p_full
 
-    # Cheap stage: it may decide alone only outside [low, high); both ends are stricter than the
-    # full model's thresholds, so what the cheap stage decides, it decides with fewer errors.
-    pc_dev = cheap_model.predict_proba(X_cheap[dev_en])[:, 1]
-    pc_holdout = cheap_model.predict_proba(X_cheap[english_judgeable(table, holdout)])[:, 1]
-    # Flagging removes text, so the cheap stage may flag alone only where its false-positive rate is
-    # shown below cheap_fpr with confidence; with a few hundred validation humans that cannot be shown,
-    # and the cut-off then lies above 1: the cheap stage grounds alone but never flags alone.
-    cheap_humans = np.concatenate([pc_dev[y_dev == 0], pc_holdout])
-    bound = threshold_for_fpr_bound(cheap_humans, cheap_fpr, fpr_confidence)
-    shown = (cheap_humans >= bound).mean() <= cheap_fpr and bound <= cheap_humans.max()
-    high = max(threshold_for_fpr(pc_dev[y_dev == 0], cheap_fpr), threshold_for_fpr(pc_holdout, cheap_fpr),
-               bound, suspect) if shown else CHEAP_NEVER_FLAGS
-    # Below `low` the cheap stage decides alone: the widest band where, on dev, its scores cost at most
-    # cascade_auroc_loss of AUROC and change at most cascade_disagreement of its decisions; never lower
-    # than the point where it misses only cheap_miss of machine text.
+    # Held-out sources: what the thresholds are set on (English, judgeable: the documents they decide).
+    judged_oof = table.judgeable(np.flatnonzero(~np.isnan(p_source)))
+    machine_oof = p_source[judged_oof[table.y[judged_oof] == 1]]
+    human_oof = p_source[judged_oof[table.y[judged_oof] == 0]]
+    checks = {name: table.judgeable(table.in_sets(s)) for name, s in CHECK_SETS.items()}
+    human_sets = {"held_out_sources": human_oof,
+                  "learners_dev": p[checks["learners_dev"]],
+                  "dev": p[checks["dev"][table.y[checks["dev"]] == 0]]}
+    rule = promise_thresholds(machine_oof, human_sets, max_machine_grounded, max_human_flagged, confidence)
+    ground, suspect = rule["ground"], rule["suspect"]
+    log(f"thresholds: ground {ground:.4f}, suspect {suspect:.4f}")
+
+    # Cheap stage: it grounds alone only below `low` and never flags alone.
+    dev_idx = checks["dev"]
+    pc_dev, p_dev, y_dev = final.p_cheap[dev_idx], p[dev_idx], table.y[dev_idx]
     low = max(min(threshold_for_miss_rate(pc_dev[y_dev == 1], cheap_miss), ground),
               cascade_cutoff(pc_dev, p_dev, y_dev, ground, suspect, cascade_auroc_loss, cascade_disagreement))
 
-    unseen_domain = table.column("domain")[unseen_rows]
-    unseen_by_domain = {d: {"n": int((unseen_domain == d).sum()),
-                            "fpr": float((p_unseen[unseen_domain == d] >= suspect).mean())}
-                        for d in sorted(set(unseen_domain))}
-    rates = error_rates(p_dev[y_dev == 0], p_dev[y_dev == 1], suspect)
+    # Figures: held out, then each check set scored by the shipped model.
+    check_figures = {}
+    for name, idx in checks.items():
+        y = table.y[idx]
+        figure = {"auroc": _auroc(y, p[idx]) if (y != NEITHER).all() else None,
+                  "all": decision_shares(p[idx], ground, suspect)}
+        for label, value in (("human", 0), ("machine", 1), ("machine_touched", NEITHER)):
+            if (y == value).any():
+                figure[label] = decision_shares(p[idx[y == value]], ground, suspect)
+        if name == "grounded_docs":
+            domains = table.column("domain")[idx]
+            figure["by_domain"] = {d: decision_shares(p[idx[domains == d]], ground, suspect) for d in sorted(set(domains))}
+        check_figures[name] = figure
+    at_other_targets = {}
+    for g_target, h_target in ((0.05, 0.01), (0.10, 0.02), (0.20, 0.01), (0.10, 0.005)):
+        other = promise_thresholds(machine_oof, human_sets, g_target, h_target, confidence)
+        at_other_targets[f"machine_grounded<={g_target}, human_flagged<={h_target}"] = {
+            "ground": other["ground"], "suspect": other["suspect"],
+            "held_out": decision_shares(p_source[judged_oof], other["ground"], other["suspect"]),
+            "dev": decision_shares(p[dev_idx], other["ground"], other["suspect"])}
+
+    model_id = f"synthsieve-v2-{time.strftime('%Y%m%dT%H%MZ', time.gmtime(started))}"
+    held_out = {
+        "source": {"folds": source_folds, "summary": summarise(source_folds),
+                   "machine": decision_shares(machine_oof, ground, suspect),
+                   "human": decision_shares(human_oof, ground, suspect)},
+        **({"family": {"folds": family_fold_results, "summary": summarise(family_fold_results)}} if family_folds else {}),
+    }
+    command = " ".join(["python", "scripts/train_default_model.py", *sys.argv[1:]])
+    evaluation = {"model_id": model_id, "command": command, "n_documents": len(table.rows),
+                  "n_training_rows": int(len(training)), "held_out": held_out, "checks": check_figures,
+                  "thresholds": rule, "at_other_targets": at_other_targets,
+                  "seconds": round(time.time() - started, 1)}
     metadata = {
-        # Date and time: two models trained on one day must not share an id.
-        "model_id": f"synthsieve-default-{time.strftime('%Y%m%dT%H%MZ', time.gmtime(started))}",
+        "model_id": model_id,
         "synthsieve_version": __version__,
         "features": list(FULL_FEATURE_NAMES),
         "cheap_features": list(CHEAP_FEATURE_NAMES),
         "lm_feature_version": LM_FEATURE_VERSION,
+        "lm_outputs_version": LM_OUTPUTS_VERSION,
         "style_view": STYLE_VIEW_VERSION,
         "reference_model_id": source.model_id,
         "reference_model_hash": source.sha256,
         "token_cap": token_cap,
+        # p_machine is Platt-calibrated with class-balanced weights: a probability under equal priors.
+        "p_machine_prior": 0.5,
         "thresholds": {"suspect": suspect, "ground": ground, "overwhelming": max(0.995, suspect),
                        "min_tokens": 50, "supported_languages": ["en"],
-                       "target_fpr": target_fpr, "target_miss_rate": target_miss},
-        "threshold_sources": {"suspect_from_dev": suspect_dev, "suspect_from_human_pool_holdout": suspect_pool,
-                              "suspect_from_fpr_upper_bound": suspect_bound, "fpr_confidence": fpr_confidence,
-                              "suspect_from_unseen_domain_humans": suspect_unseen,
-                              "unseen_domain_humans": int(len(p_unseen)),
-                              "unseen_domain_human_fpr_at_suspect": float((p_unseen >= suspect).mean()),
-                              "unseen_domain_human_fpr_by_domain": unseen_by_domain,
-                              "validation_humans": int(len(p_validation_humans)),
-                              "dev_english_short_share": short_share, "band_budget": band_budget,
-                              "ground_from_miss_rate": ground_miss, "max_uncertain": max_uncertain,
-                              "dev_miss_rate_at_ground": float((p_dev[y_dev == 1] < ground).mean()),
-                              "dev_uncertain_share": float(((p_dev >= ground) & (p_dev < suspect)).mean())},
-        "classifiers": {"full": full_kind, "cheap": cheap_kind},
-        "cheap_stage": {"band": [low, high], "flags_alone": high <= 1.0, "target_fpr": cheap_fpr,
-                        "target_miss_rate": cheap_miss, "max_auroc_loss": cascade_auroc_loss,
-                        "max_disagreement": cascade_disagreement,
-                        "dev_decided_alone_share": float(((pc_dev < low) | (pc_dev >= high)).mean())},
-        # Measured where decisions use `suspect` (judgeable documents), so flagged = suspected there.
-        "error_rates": {**rates, "threshold": suspect,
-                        "measured_on": "dev.jsonl documents with cached LM features: English, >= 50 tokens"},
-        "training": {
-            "train_rows": int(len(idx["train"])), "human_pool_rows_fit": int(len(fit_pool)),
-            "rows_with_lm_features": int(len(train_lm)), "dev_rows_with_lm_features": int(len(dev_lm)),
-            "human_pool_holdout_rows": int(len(holdout)),
-        },
-        "dev_metrics": {
-            "english_judgeable_auroc": auroc(y_dev, p_dev),
-            "cheap_english_judgeable_auroc": auroc(y_dev, pc_dev),
-            "human_pool_holdout_fpr": float((p_holdout >= suspect).mean()),
-        },
+                       "target_fpr": max_human_flagged, "target_miss_rate": max_machine_grounded},
+        "threshold_rule": {k: rule[k] for k in ("ground_from_machine_rule", "suspect_by_human_set", "targets",
+                                                "machine_grounded", "machine_flagged", "human_flagged")},
+        "classifiers": {"full": "boosted", "cheap": "boosted"},
+        "cheap_stage": {"band": [low, CHEAP_NEVER_FLAGS], "flags_alone": False, "target_miss_rate": cheap_miss,
+                        "max_auroc_loss": cascade_auroc_loss, "max_disagreement": cascade_disagreement,
+                        "dev_decided_alone_share": float((pc_dev < low).mean())},
+        # The report's prevalence correction reads tpr/fpr with their counts: rates at `suspect` on the
+        # held-out sources' documents, each scored by models that never saw its source.
+        "error_rates": {"tpr": rule["machine_flagged"], "n_machine": int(len(machine_oof)),
+                        "fpr": rule["human_flagged"]["held_out_sources"]["rate"], "n_human": int(len(human_oof)),
+                        "threshold": suspect, "machine_grounded": rule["machine_grounded"],
+                        "human_flagged": {n: v["rate"] for n, v in rule["human_flagged"].items()},
+                        "measured_on": "English documents of at least 50 tokens of sources held out of training"},
+        "training": {"rows": int(len(training)), "by_set": {s: int((table.sets[training] == s).sum())
+                                                           for s in sorted(set(table.sets[training]))},
+                     "documents_with_lm_outputs": len(table.rows)},
+        "dev_metrics": {"english_judgeable_auroc": check_figures["dev"]["auroc"]},
         "seconds_to_train": round(time.time() - started, 1),
     }
     out_dir.mkdir(parents=True, exist_ok=True)
-    full_model.save(out_dir, "full")
-    cheap_model.save(out_dir, "cheap")
-    style_model.save(out_dir / "style.ftz")
-    # model.json last, with the SHA-256 of every artifact just saved: Detector.load refuses files
-    # that differ from these (detector.detector.verify_artifacts).
+    final.full.save(out_dir, "full")
+    final.cheap.save(out_dir, "cheap")
+    final.evidence_models.style.save(out_dir / STYLE_FILE)
+    final.evidence_models.probe.save(out_dir / HIDDEN_PROBE_FILE)
+    final.evidence_models.sequence.save(out_dir / SEQUENCE_MODEL_FILE)
+    np.savez(out_dir / HELD_OUT_SCORES_FILE, human=human_oof.astype(np.float64), machine=machine_oof.astype(np.float64))
     write_artifact_hashes(out_dir, metadata)
-    print(json.dumps({k: metadata[k] for k in ("thresholds", "cheap_stage", "error_rates", "dev_metrics", "training")},
-                     indent=1))
+    report.write_text(json.dumps(evaluation, indent=1) + "\n")
+    log(json.dumps({"thresholds": metadata["thresholds"], "held_out_source": held_out["source"]["summary"],
+                    "machine": held_out["source"]["machine"], "checks": {n: c["all"] for n, c in check_figures.items()}},
+                   indent=1))
 
 
 if __name__ == "__main__":

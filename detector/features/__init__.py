@@ -1,7 +1,7 @@
 """The feature vector: one definition for training and scoring, for the cheap and the full stage.
 
 Cheap features need no language model (hygiene, stylometry, the style fastText model, near-duplicate
-cluster size); the full vector appends the LM features. Language and length are not features: they
+cluster size); the full vector appends the LM statistics and the learned LM evidence. Language and length are not features: they
 decide whether the LM can judge at all (see decision.judgeable), and as features they would learn
 which languages and lengths the training set happened to collect from machines.
 """
@@ -19,7 +19,10 @@ from detector.features.stylometry import StylometryFeatures
 
 CHEAP_FEATURE_NAMES = (*HYGIENE_FEATURE_NAMES, *StylometryFeatures.names, "style_fasttext_p_machine",
                        "log_cluster_size")
-FULL_FEATURE_NAMES = (*CHEAP_FEATURE_NAMES, *LM_FEATURE_NAMES)
+# Learned readings of the LM pass's richer outputs (detector.features.lm_evidence), as log-odds: the
+# hidden-state probe and the token-sequence model.
+LM_EVIDENCE_NAMES = ("lm_hidden_probe", "lm_sequence_model")
+FULL_FEATURE_NAMES = (*CHEAP_FEATURE_NAMES, *LM_FEATURE_NAMES, *LM_EVIDENCE_NAMES)
 # The text features see: long documents are cut, since the LM only reads the first token_cap tokens
 # and style is settled well before this many characters.
 MAX_FEATURE_CHARS = 20_000
@@ -53,5 +56,19 @@ def prepare(texts, style_model, language_identifier, cluster_sizes=None) -> list
 
 
 def lm_vector(features: np.ndarray | None) -> np.ndarray:
-    """LM features, or NaN where the document was too short to score (the model imputes them)."""
+    """LM statistics, or NaN where the document was too short to score (the model imputes them)."""
     return features if features is not None else np.full(len(LM_FEATURE_NAMES), np.nan)
+
+
+def lm_evidence_scores(results, probe, sequence_model) -> np.ndarray:
+    """(n, len(LM_EVIDENCE_NAMES)): the hidden-state probe's and the sequence model's log-odds for each
+    LMResult (kept outputs), NaN where the document was too short to score."""
+    from detector.features.lm import POOLED_LAYERS
+    from detector.features.lm_evidence import hidden_probe_inputs
+
+    if not results:
+        return np.zeros((0, len(LM_EVIDENCE_NAMES)))
+    shape = next((r.hidden.shape for r in results if r.hidden is not None), (2, len(POOLED_LAYERS), 1))
+    hidden = np.stack([r.hidden if r.hidden is not None else np.zeros(shape, dtype=np.float16) for r in results])
+    return np.column_stack([probe.decision_function(hidden_probe_inputs(hidden)),
+                            sequence_model.decision_function([r.tokens for r in results])])

@@ -1,4 +1,4 @@
-"""Shared helpers for the scripts: reading ../shared/data by path and the LM feature cache."""
+"""Shared helpers for the scripts: reading ../shared/data by path, the extraction plan and the LM output cache."""
 
 from __future__ import annotations
 
@@ -56,36 +56,6 @@ def stratified_sample(rows: list[dict], n: int, keys=("generator", "domain"), se
 def benchmark_rows(n_docs: int, seed: int) -> list[dict]:
     """The benchmark corpus: dev documents stratified by generator and domain."""
     return stratified_sample(load_split("dev"), n_docs, keys=("generator", "domain"), seed=seed)
-
-
-def lm_cache_key(reference_sha256: str, token_cap: int = 512) -> str:
-    """The LM feature cache's key: feature version, reference-model hash, token cap."""
-    return f"{LM_FEATURE_VERSION}-{reference_sha256[:12]}-cap{token_cap}"
-
-
-class LMFeatureCache:
-    """Append-only JSONL of LM features keyed by document id, for one (feature version, model, cap)."""
-
-    def __init__(self, key: str):
-        FEATURE_CACHE.mkdir(parents=True, exist_ok=True)
-        self.path = FEATURE_CACHE / f"lm-{key}.jsonl"
-        self.entries: dict[str, dict] = {}
-        if self.path.exists():
-            with open(self.path, encoding="utf-8") as handle:
-                for line in handle:
-                    try:
-                        entry = json.loads(line)
-                    except json.JSONDecodeError:  # a torn last line after a kill
-                        continue
-                    self.entries[entry["id"]] = entry
-
-    def add(self, entries: list[dict]) -> None:
-        with open(self.path, "a", encoding="utf-8") as handle:
-            for entry in entries:
-                handle.write(json.dumps(entry) + "\n")
-                self.entries[entry["id"]] = entry
-            handle.flush()
-            os.fsync(handle.fileno())
 
 
 def extract_in_chunks(extractor, todo: list[dict], chunk: int, store) -> None:

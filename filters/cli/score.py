@@ -48,6 +48,13 @@ def score_command(paths, model_dir, reference_model, token_cap, batch_tokens, su
 
     For each PATH prints the probability that the text is machine-generated (p_machine), the decision,
     the three features that pushed the score most, the language and the number of LM tokens read.
+
+    p_machine is calibrated under equal priors: it is the probability of machine origin for a corpus
+    that is half machine text. The decision follows from it and the model's thresholds: grounded
+    below GROUND (never above 0.5), suspected_synthetic at or above SUSPECT (never below 0.5),
+    uncertain between, and uncertain wherever the reference LM cannot judge (not English, fewer
+    than 50 tokens) unless p_machine is overwhelming. A corpus's own machine share is estimated by
+    the filter's report, not read off p_machine.
     Only the first TOKEN_CAP tokens are scored, and a large file is read only that far. Text is
     UTF-8, or UTF-16 or UTF-32 when a byte-order mark says so.
 

@@ -72,7 +72,8 @@ def _refused(model_dir: Path, *patterns: str) -> str:
 def test_shipped_model_json_stores_the_hash_of_every_artifact():
     stored = _meta(DEFAULT_MODEL_DIR)["artifacts"]
     assert list(stored) == list(ARTIFACT_FILES) == ["full.skops", "full.json", "cheap.skops", "cheap.json",
-                                                    "style.ftz"]
+                                                    "style.ftz", "hidden_probe.npz", "sequence_model.npz",
+                                                    "held_out_scores.npz"]
     assert stored == {name: sha256_file(DEFAULT_MODEL_DIR / name) for name in ARTIFACT_FILES}
 
 
@@ -151,8 +152,11 @@ def test_training_writes_model_json_through_write_artifact_hashes():
     # Training needs ../shared/data and minutes; this checks that it writes model.json only through the
     # function tested above, after saving every artifact.
     source = (ROOT / "scripts" / "train_default_model.py").read_text()
-    save_style = source.index('style_model.save(out_dir / "style.ftz")')
-    assert source.index("write_artifact_hashes(out_dir, metadata)") > save_style
+    saves = [source.index(call) for call in ('.save(out_dir, "full")', '.save(out_dir, "cheap")',
+                                             ".style.save(out_dir / STYLE_FILE)",
+                                             ".probe.save(out_dir / HIDDEN_PROBE_FILE)",
+                                             ".sequence.save(out_dir / SEQUENCE_MODEL_FILE)")]
+    assert source.index("write_artifact_hashes(out_dir, metadata)") > max(saves)
     assert '"model.json").write_text' not in source
 
 
@@ -242,6 +246,21 @@ def test_style_model_from_another_fasttext_classifier(model_dir, no_lm):
     shutil.copy(lid_model_path(), model_dir / "style.ftz")  # fastText's language ID model
     write_artifact_hashes(model_dir)
     _refused(model_dir, str(model_dir / "style.ftz"), "not a synthsieve style model", "__label__")
+
+
+@pytest.mark.parametrize("name", ["hidden_probe.npz", "sequence_model.npz"])
+def test_lm_evidence_model_that_is_garbage(model_dir, no_lm, name):
+    (model_dir / name).write_bytes(b"PK\x03\x04 not really a zip" * 10)
+    write_artifact_hashes(model_dir)
+    _refused(model_dir, str(model_dir / name))
+
+
+def test_lm_evidence_models_swapped(model_dir, no_lm):
+    (model_dir / "hidden_probe.npz").rename(model_dir / "tmp.npz")
+    (model_dir / "sequence_model.npz").rename(model_dir / "hidden_probe.npz")
+    (model_dir / "tmp.npz").rename(model_dir / "sequence_model.npz")
+    write_artifact_hashes(model_dir)
+    _refused(model_dir, "hidden_probe.npz")
 
 
 # --- the CLI prints one line naming the file, no traceback -------------------------------------------

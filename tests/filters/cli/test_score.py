@@ -30,7 +30,11 @@ def test_detector_scores_with_evidence_and_provenance(tiny_detector):
         assert len(score.reasons) == 3 and {"feature", "value", "contribution"} <= set(score.reasons[0])
         assert score.stage == "lm"
     assert scores[-1].language == "zh" and scores[-1].decision in ("uncertain", "suspected_synthetic")
+    # The evidence models learned SmolLM2's states: under another LM they are left out, not misread.
+    assert not tiny_detector.reads_trained_reference_model
+    assert all(s.features["lm_hidden_probe"] is None and s.features["lm_sequence_model"] is None for s in scores)
     provenance = tiny_detector.provenance()
+    assert provenance["lm_evidence_used"] is False
     assert {"model_id", "model_hash", "artifact_hashes", "reference_model_hash", "error_rates"} <= set(provenance)
     assert len(provenance["model_hash"]) == 64
 
@@ -137,6 +141,9 @@ def test_shipped_model_with_real_reference_lm_separates_dev_text():
     machine = shared_rows("dev", limit=25, label="machine", language="en")
     detector = Detector.load()
     scores = detector.score([r["text"] for r in human + machine])
+    assert detector.reads_trained_reference_model
+    assert all(s.features["lm_hidden_probe"] is not None and s.features["lm_sequence_model"] is not None
+               for s in scores if s.n_tokens >= 2)
     y = [0] * len(human) + [1] * len(machine)
     assert auroc(y, [s.p_machine for s in scores]) > 0.75
     assert all(s.n_tokens > 0 for s in scores)
