@@ -18,7 +18,7 @@ from detector.features import (CHEAP_FEATURE_NAMES, FULL_FEATURE_NAMES, LM_EVIDE
                                PreparedDocument, lm_evidence_scores, lm_vector, prepare)
 from detector.features.hygiene import normalize_for_scoring
 from detector.features.language import LanguageIdentifier
-from detector.features.lm import PerplexityFeatures
+from detector.features.lm import PerplexityFeatures, pick_device
 from detector.features.lm_evidence import HiddenStateProbe, TokenSequenceModel
 from detector.reference_lm import sha256_file
 from detector.features.style_model import STYLE_VIEW_VERSION, StyleClassifier
@@ -43,7 +43,8 @@ SEQUENCE_MODEL_FILE = "sequence_model.npz"
 # Out-of-fold p_machine of held-out human and machine documents (English, judgeable): the score
 # distributions of both classes on text the model never saw, for corpus-level prevalence estimates.
 HELD_OUT_SCORES_FILE = "held_out_scores.npz"
-# Every file Detector.load reads besides model.json (classifiers: NAME.skops + NAME.json). Training
+# Every artifact of a model directory besides model.json (classifiers: NAME.skops + NAME.json; the
+# held-out scores are not read for scoring but belong to the model, so they are checked too). Training
 # stores their SHA-256 in model.json under "artifacts" and loading refuses a file that differs: a
 # truncated style.ftz still parses and silently moves every score (p 0.80 instead of 0.09 on one
 # document), so parsing alone cannot tell a damaged model from a good one.
@@ -234,7 +235,7 @@ class Detector:
             cheap = load_classifier(model_dir, "cheap")
             style = StyleClassifier.load(model_dir / STYLE_FILE)
             probe = HiddenStateProbe.load(model_dir / HIDDEN_PROBE_FILE)
-            sequence_model = TokenSequenceModel.load(model_dir / SEQUENCE_MODEL_FILE, device=device)
+            sequence_model = TokenSequenceModel.load(model_dir / SEQUENCE_MODEL_FILE, device=device or pick_device())
         except (ValueError, OSError) as exc:
             raise ModelDirectoryError(f"{exc}; {_REMEDY}") from exc
         for name, model, names in (("full", full, FULL_FEATURE_NAMES), ("cheap", cheap, CHEAP_FEATURE_NAMES)):

@@ -1,9 +1,10 @@
 """The feature vector: one definition for training and scoring, for the cheap and the full stage.
 
 Cheap features need no language model (hygiene, stylometry, the style fastText model, near-duplicate
-cluster size); the full vector appends the LM statistics and the learned LM evidence. Language and length are not features: they
-decide whether the LM can judge at all (see decision.judgeable), and as features they would learn
-which languages and lengths the training set happened to collect from machines.
+cluster size); the full vector appends the LM statistics and the learned LM evidence. Language and
+length are not features: they decide whether the LM can judge at all (see decision.judgeable), and as
+features they would learn which languages and lengths the training set happened to collect from
+machines.
 """
 
 from __future__ import annotations
