@@ -7,7 +7,7 @@ document id under the user cache directory (`LMOutputCache`). Resumable: a rerun
 The plan interleaves every set by a hash of the id, so any prefix of the run is a proportional sample
 of all of them, usable for experiments before the whole plan is done:
 
-    python scripts/extract_lm_outputs.py                # the whole plan (about 4 h on 2 CPU cores)
+    python scripts/extract_lm_outputs.py                # the whole plan (about 90 min on 2 idle CPU cores)
     python scripts/extract_lm_outputs.py --limit 2000   # the first 2,000 of it
 """
 

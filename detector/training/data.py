@@ -78,7 +78,7 @@ def extract_in_chunks(extractor, todo: list[dict], chunk: int, store) -> None:
 # What the LM outputs are extracted for: (file, split field value or None for all, how many at most).
 # About 31,000 training rows (all of modern's and the learners' train splits, the human pool, a stratified
 # 8,000 of train.jsonl) and 10,600 for checks (every human validation set whole, samples of dev.jsonl and
-# polished_light's dev split); about 3.5 h on 2 CPU cores at a 256-token cap, minutes on a GPU.
+# polished_light's dev split); about 90 minutes on 2 otherwise idle CPU cores at a 256-token cap, minutes on a GPU.
 PLAN = (
     ("modern", "train", None), ("learners", "train", None), ("train", None, 8000), ("human_pool", None, None),
     ("dev", None, 2500), ("modern", "dev", None), ("learners", "dev", None), ("grounded_docs", None, None),
