@@ -32,24 +32,18 @@ import numpy as np
 from detector import __version__
 from detector.detector import (HELD_OUT_SCORES_FILE, HIDDEN_PROBE_FILE, SEQUENCE_MODEL_FILE, STYLE_FILE,
                                write_artifact_hashes)
-from detector.evaluation import auroc
 from detector.features import CHEAP_FEATURE_NAMES, FULL_FEATURE_NAMES
 from detector.features.lm import LM_FEATURE_VERSION, LM_OUTPUTS_VERSION
 from detector.features.style_model import STYLE_VIEW_VERSION
 from detector.reference_lm import resolve_reference_model
 from detector.thresholds import cascade_cutoff, promise_thresholds, threshold_for_miss_rate
 from detector.training.evidence import NEITHER, fit_stack, held_out_folds, held_out_p, load_evidence_table
-from detector.training.folds import MIN_PER_CLASS
+from detector.training.folds import auroc_if_enough
 
 # Above any probability: the cheap stage never flags alone (removing text needs the LM's evidence).
 CHEAP_NEVER_FLAGS = 1.5
 CHECK_SETS = {"dev": "dev:all", "modern_dev": "modern:dev", "learners_dev": "learners:dev",
               "grounded_docs": "grounded_docs:all", "polished_light_dev": "polished_light:dev"}
-
-
-def _auroc(y, p):
-    n_machine = int(np.sum(y == 1))
-    return auroc(y, p) if min(n_machine, int(np.sum(y == 0))) >= MIN_PER_CLASS else None
 
 
 def held_out_scores(table, key: str, k: int, seed: int, sequence_params: dict, jobs: int, torch_threads: int,
@@ -93,8 +87,8 @@ def fold_figures(table, p: np.ndarray, groups: np.ndarray, human_reference: np.n
             rows = np.union1d(rows, human_reference)
         en = table.judgeable(rows)
         figures[name] = {"n": int(len(rows)), "n_machine": int(table.y[rows].sum()),
-                         "auroc": _auroc(table.y[rows], p[rows]), "english_judgeable_n": int(len(en)),
-                         "english_judgeable_auroc": _auroc(table.y[en], p[en])}
+                         "auroc": auroc_if_enough(table.y[rows], p[rows]), "english_judgeable_n": int(len(en)),
+                         "english_judgeable_auroc": auroc_if_enough(table.y[en], p[en])}
     return figures
 
 
@@ -195,7 +189,7 @@ def main(max_machine_grounded, max_human_flagged, confidence, cascade_auroc_loss
     check_figures = {}
     for name, idx in checks.items():
         y = table.y[idx]
-        figure = {"auroc": _auroc(y, p[idx]) if (y != NEITHER).all() else None,
+        figure = {"auroc": auroc_if_enough(y, p[idx]) if (y != NEITHER).all() else None,
                   "all": decision_shares(p[idx], ground, suspect)}
         for label, value in (("human", 0), ("machine", 1), ("machine_touched", NEITHER)):
             if (y == value).any():

@@ -172,7 +172,7 @@ def full_matrix(table: EvidenceTable, evidence: np.ndarray) -> np.ndarray:
     # with one near-duplicate fell from p 0.8 to 0.3), the opposite of what it should mean in a crawl,
     # where templated generation comes in families. With no real machine families to learn from, the
     # feature is trained at size 1 (log 1 = 0) everywhere: it carries no weight until such data exists.
-    return np.column_stack([table.text_parts, evidence[:, 0], np.zeros(len(evidence)), table.stats, evidence[:, 1:]])
+    return np.column_stack([cheap_matrix(table, evidence), table.stats, evidence[:, 1:]])
 
 
 def cheap_matrix(table: EvidenceTable, evidence: np.ndarray) -> np.ndarray:
