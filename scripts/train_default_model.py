@@ -259,7 +259,13 @@ def main(max_machine_grounded, max_human_flagged, confidence, cascade_auroc_loss
     final.evidence_models.style.save(out_dir / STYLE_FILE)
     final.evidence_models.probe.save(out_dir / HIDDEN_PROBE_FILE)
     final.evidence_models.sequence.save(out_dir / SEQUENCE_MODEL_FILE)
-    np.savez(out_dir / HELD_OUT_SCORES_FILE, human=human_oof.astype(np.float64), machine=machine_oof.astype(np.float64))
+    # With each score its source repository and set, so that prevalence simulations
+    # (scripts/simulate_prevalence.py) can hold a whole source out of the components.
+    human_rows, machine_rows = judged_oof[table.y[judged_oof] == 0], judged_oof[table.y[judged_oof] == 1]
+    np.savez_compressed(out_dir / HELD_OUT_SCORES_FILE, human=human_oof.astype(np.float64),
+                        machine=machine_oof.astype(np.float64),
+                        human_source=table.sources[human_rows].astype(str), machine_source=table.sources[machine_rows].astype(str),
+                        human_set=table.sets[human_rows].astype(str), machine_set=table.sets[machine_rows].astype(str))
     write_artifact_hashes(out_dir, metadata)
     report.write_text(json.dumps(evaluation, indent=1) + "\n")
     log(json.dumps({"thresholds": metadata["thresholds"], "held_out_source": held_out["source"]["summary"],

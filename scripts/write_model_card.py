@@ -209,8 +209,8 @@ def main_card(meta: dict, ev: dict | None, bench: dict | None, plan_size: int | 
         "sequence_model.npz": "1-D CNN over the per-token log-probability, entropy, variance and log-rank, and the "
                               "channels derived from them (" + ", ".join(f"`{c}`" for c in SEQUENCE_CHANNEL_NAMES) + ")",
         "held_out_scores.npz": "out-of-fold p_machine of the held-out sources' human and machine documents (English, "
-                               "judgeable): both classes' score distributions on text the model never saw, for "
-                               "corpus-level prevalence",
+                               "judgeable), each with its source repository and set: both classes' score distributions on text "
+                               "the model never saw, for corpus-level prevalence and its simulation",
     }
     out = [
         "# Model card: synthsieve default detector (v2)", "",
