@@ -167,3 +167,36 @@ def promise_thresholds(p_machine_held_out, human_sets: dict, max_machine_grounde
         "targets": {"max_machine_grounded": max_machine_grounded, "max_human_flagged": max_human_flagged,
                     "confidence": confidence},
     }
+
+
+def reference_flagged(p_reference, suspect: float, confidence: float = 0.95) -> dict:
+    """How many of a human reference's scores a suspect cut-off flags, with the one-sided upper bound."""
+    scores = np.asarray(p_reference, dtype=float)
+    flagged = int((scores >= suspect).sum())
+    return {"n": int(scores.size), "flagged": flagged, "rate": flagged / scores.size if scores.size else None,
+            "upper_bound": fpr_upper_bound(flagged, int(scores.size), confidence) if scores.size else None}
+
+
+def min_reference_size(target_fpr: float, confidence: float = 0.95) -> int:
+    """The fewest human documents that can show a flagged rate below target_fpr with `confidence`,
+    even when none is flagged (299 for 1% at 95%)."""
+    n = 1
+    while fpr_upper_bound(0, n, confidence) > target_fpr:
+        n = n * 2
+    low = n // 2
+    while low + 1 < n:  # the bound falls as n grows: bisect between a failing and a passing size
+        middle = (low + n) // 2
+        low, n = (low, middle) if fpr_upper_bound(0, middle, confidence) <= target_fpr else (middle, n)
+    return n
+
+
+def corpus_suspect(p_reference, target_fpr: float, confidence: float = 0.95) -> float | None:
+    """The suspect cut-off re-set on a corpus's own human reference (the judgeable reference documents'
+    scores): the smallest cut-off whose flagged share of the reference is below target_fpr with
+    `confidence` (one-sided Clopper-Pearson), as the model's own rule does on its human sets, and never
+    below NEUTRAL_P, so that the decision still follows the probability. None when the reference is
+    too small to show the target at all (fewer than min_reference_size documents)."""
+    scores = np.asarray(p_reference, dtype=float)
+    if scores.size < min_reference_size(target_fpr, confidence):
+        return None
+    return max(NEUTRAL_P, threshold_for_fpr_bound(scores, target_fpr, confidence))

@@ -9,7 +9,7 @@ from contextlib import contextmanager
 
 import click
 
-from filters.cli.options import checked_thresholds, model_options
+from filters.cli.options import checked_thresholds, model_options, reference_options, reference_spec
 from filters.store.atomic import OutputError, describe_output_error, is_output_error
 
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(i?b?)\s*$", re.IGNORECASE)
@@ -93,6 +93,14 @@ date). p_machine is calibrated under equal priors (half machine text); the decis
 and the thresholds recorded beside it in the manifest. OUT/manifest.json records the version, model hashes, thresholds, settings, input hashes and
 counts. To change thresholds later without rescoring, see synthsieve rethreshold.
 
+Human reference (--human-reference, --reference-before): a fixed cut-off holds its false-positive
+target only on human text like the model's development data. Given documents known to be human from
+the same crawl (pages fetched before chat models were public, an older snapshot), the suspect cut-off
+is re-set so that at most the model's target share of them (1%, with 95% confidence) is flagged. The
+manifest's `calibration` records the model's and the corpus's thresholds and the reference's size and
+hashes; OUT/calibration/ keeps the reference's scores, which `synthsieve report` uses to estimate the
+machine-generated share. Without a reference nothing changes.
+
 Exit status: 0 done; 1 the run stopped (the message says why; run again to resume); 2 bad usage.
 
 \b
@@ -100,6 +108,8 @@ Examples:
   synthsieve filter crawl/*.warc.gz --out out/
   synthsieve filter 'data/**/*.jsonl.zst' --text-field content --workers 2 --out out/
   synthsieve filter corpus.parquet --engine ray --address auto --format parquet --out out/
+  synthsieve filter crawl-2025/*.warc.gz --human-reference 'crawl-2021/*.warc.gz' --out out/
+  synthsieve filter crawl/*.warc.gz --reference-before 2022-11-30 --out out/
 """
 
 
@@ -136,14 +146,17 @@ Examples:
               help="Records per output shard: the unit of work, of commit and of redo after a crash.")
 @click.option("--batch-size", default=32, show_default=True, type=click.IntRange(1),
               help="Documents per LM batch.")
+@reference_options
 @click.option("--restart", is_flag=True, help="Discard what OUT holds and start over.")
 @click.option("--progress/--no-progress", "show_progress", default=None,
               help="Progress bar on a terminal, periodic log lines otherwise (default: on).")
 @click.option("--json", "as_json", is_flag=True, help="Print the manifest as JSON on stdout at the end.")
 def filter_command(inputs, out, text_field, id_field, workers, engine, address, full, fmt, model_dir,
                    reference_model, device, suspect, ground, shingle_size, num_perm, bands, max_bytes,
-                   score_chars, shard_size, batch_size, token_cap, restart, show_progress, as_json):
+                   score_chars, shard_size, batch_size, token_cap, human_reference, reference_before,
+                   reference_limit, restart, show_progress, as_json):
     from filters.executor.detector_loader import DetectorLoader
+    from filters.executor.reference import ReferenceError
     from filters.pipeline.near_duplicates import MinHashSettings
     from filters.pipeline.readers import InputError
     from filters.executor.run import run_filter
@@ -151,6 +164,7 @@ def filter_command(inputs, out, text_field, id_field, workers, engine, address, 
 
     model = DetectorLoader(model_dir=model_dir)
     checked_thresholds(model, suspect, ground)
+    reference = reference_spec(human_reference, reference_before, reference_limit, suspect)
     # The model's own cap by default, as `score` uses; if model.json cannot be read, loading the model
     # below says why, so any cap does here.
     token_cap = token_cap or model.stored_token_cap() or 512
@@ -167,9 +181,11 @@ def filter_command(inputs, out, text_field, id_field, workers, engine, address, 
         with _run_errors(out):
             manifest = run_filter(list(inputs), out, settings, detector_loader=loader, engine=engine,
                                   workers=workers, address=address, restart=restart, suspect=suspect,
-                                  ground=ground, progress=_progress(show_progress))
+                                  ground=ground, progress=_progress(show_progress), reference=reference)
     except InputError as error:
         raise click.UsageError(str(error))
+    except ReferenceError as error:
+        _fail(str(error))
     except KeyboardInterrupt:
         _fail(f"interrupted; run the same command again to resume ({out} is consistent)", 130)
     _print_manifest(manifest, out, as_json)
@@ -187,6 +203,12 @@ Examples:
   synthsieve rethreshold out/ --suspect 0.999 --out out-strict/
   synthsieve rethreshold out/ --suspect 0.9 --out out-loose/      (ground follows down to 0.9)
   synthsieve rethreshold out/ --ground 0.05 --suspect 0.7 --out out-wide/
+  synthsieve rethreshold out/ --reference-before 2022-11-30 --out out-calibrated/
+  synthsieve rethreshold out/ --human-reference 'crawl-2021/*.jsonl.zst' --out out-calibrated/
+
+With --reference-before the reference is RUN's own rows dated before that day: nothing is scored.
+--human-reference files are scored with the model RUN used (--model-dir, --reference-model when it
+was not the shipped one; a different model is refused).
 """
 
 
@@ -197,18 +219,31 @@ Examples:
 @click.option("--ground", type=click.FloatRange(0, 1), default=None,
               help="New grounded threshold (default: keep RUN's; lowered to --suspect when that is lower).")
 @click.option("--out", "out", required=True, type=click.Path(file_okay=False), help="New output directory.")
+@reference_options
+@click.option("--model-dir", type=click.Path(exists=True, file_okay=False), default=None,
+              help="The model RUN was scored with, to score --human-reference (default: the shipped model).")
+@click.option("--reference-model", type=click.Path(exists=True), default=None, metavar="PATH",
+              help="The reference LM RUN was scored with, when it was not the shipped one.")
+@click.option("--device", default=None, help="torch device for scoring --human-reference.")
 @click.option("--restart", is_flag=True, help="Discard what OUT holds and start over.")
 @click.option("--progress/--no-progress", "show_progress", default=None, help="Progress display (default: on).")
 @click.option("--json", "as_json", is_flag=True, help="Print the new manifest as JSON on stdout.")
-def rethreshold_command(run_dir, suspect, ground, out, restart, show_progress, as_json):
+def rethreshold_command(run_dir, suspect, ground, out, human_reference, reference_before, reference_limit,
+                        model_dir, reference_model, device, restart, show_progress, as_json):
+    from filters.executor.detector_loader import DetectorLoader
+    from filters.executor.reference import ReferenceError
     from filters.executor.rethreshold import RethresholdError, rethreshold
+    from filters.pipeline.readers import InputError
 
+    reference = reference_spec(human_reference, reference_before, reference_limit, suspect)
+    loader = DetectorLoader(model_dir=model_dir, reference_model=reference_model, device=device)
     try:
         with _run_errors(out):
             manifest = rethreshold(run_dir, out, suspect=suspect, ground=ground, restart=restart,
-                                   progress=_progress(show_progress))
-    except ValueError as error:  # thresholds out of order
-        raise click.UsageError(str(error))
-    except RethresholdError as error:
+                                   progress=_progress(show_progress), reference=reference,
+                                   detector_loader=loader)
+    except (ReferenceError, RethresholdError) as error:
         _fail(str(error))
+    except (ValueError, InputError) as error:  # thresholds out of order, a reference pattern naming nothing
+        raise click.UsageError(str(error))
     _print_manifest(manifest, out, as_json)

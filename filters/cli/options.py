@@ -41,3 +41,40 @@ def checked_thresholds(loader, suspect: float | None, ground: float | None):
         return stored.with_overrides(suspect=suspect, ground=ground)
     except ValueError as error:
         raise click.BadParameter(str(error), param_hint="--suspect/--ground") from None
+
+
+REFERENCE_OPTIONS = [
+    click.option("--human-reference", "human_reference", multiple=True, metavar="PATH|GLOB",
+                 help="Documents known to be human, of the same kind as the corpus (an older snapshot of the "
+                      "same sources, a curated sample), in any input format; repeatable. They are scored, "
+                      "re-set the suspect cut-off and give the report's prevalence its human component; they "
+                      "are not written to the partitions nor counted in them."),
+    click.option("--reference-before", "reference_before", metavar="DATE", default=None,
+                 help="Use the input's own documents dated before DATE (YYYY-MM-DD; synthsieve.date, from "
+                      "WARC-Date or the record's date field) as the human reference. 2022-11-30, ChatGPT's "
+                      "public release, is the usual choice. Default: off."),
+    click.option("--reference-limit", default=5000, show_default=True, type=click.IntRange(1),
+                 help="Reference documents scored at most: a uniform sample by hash of id and position. 299 "
+                      "judgeable ones are the fewest that can show a 1% flagged rate at 95% confidence."),
+]
+
+
+def reference_options(func):
+    """--human-reference, --reference-before, --reference-limit."""
+    for option in reversed(REFERENCE_OPTIONS):
+        func = option(func)
+    return func
+
+
+def reference_spec(human_reference, reference_before, reference_limit, suspect):
+    """The ReferenceSpec the options name (None without a reference); usage errors for bad values."""
+    from filters.executor.reference import ReferenceError, ReferenceSpec
+
+    if not human_reference and reference_before is None:
+        return None
+    if suspect is not None:
+        raise click.UsageError("--suspect and a human reference both set the suspect cut-off: give one of them")
+    try:
+        return ReferenceSpec(tuple(human_reference), reference_before, reference_limit)
+    except ReferenceError as error:
+        raise click.BadParameter(str(error), param_hint="--reference-before/--reference-limit") from None

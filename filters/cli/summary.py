@@ -37,6 +37,16 @@ def format_summary(manifest: dict, out_dir) -> str:
                      "another record (marked synthsieve.duplicate_id)")
     thresholds = manifest["thresholds"]
     lines.append(f"  thresholds: suspect >= {thresholds['suspect']:.4g}, ground < {thresholds['ground']:.4g}")
+    calibration = manifest.get("calibration") or {}
+    if calibration.get("reference"):
+        reference, model = calibration["reference"], calibration["model_thresholds"]
+        flagged = calibration["reference_flagged"]["at_corpus_suspect"]
+        if calibration.get("applied"):
+            lines.append(f"  calibrated on the human reference ({reference['judged']:,} judged documents): suspect "
+                         f"{model['suspect']:.4g} -> {thresholds['suspect']:.4g}; it flags {flagged['flagged']:,} of "
+                         f"them (at most {flagged['upper_bound']:.2%} at {calibration['confidence']:.0%} confidence)")
+        else:
+            lines.append(f"  not calibrated: {calibration['reason']}")
     if manifest.get("thresholds_note"):
         lines.append(f"  note: {manifest['thresholds_note']}")
     if manifest.get("rethresholded_from"):

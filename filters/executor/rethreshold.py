@@ -2,6 +2,11 @@
 
 Each row keeps p_machine, language and n_tokens, which is all `detector.decision.decide` needs. The new
 run has the same shards as the old one, written with the same crash-safe protocol, and its own manifest.
+
+With a human reference the suspect cut-off is re-set on it (filters/executor/reference.py): the run's
+own rows dated before a day need no model; --human-reference files are scored with the model the run
+used (checked by its hash). The run's OUT/calibration files come along, so its report can estimate
+prevalence.
 """
 
 from __future__ import annotations
@@ -12,6 +17,8 @@ from pathlib import Path
 
 from detector.decision import LM_STAGE, Thresholds, decide, override_note
 
+from filters.executor.reference import (ReferenceSpec, calibrate, calibration_dir, merged, reference_from_rows,
+                                        score_reference, store_reference)
 from filters.store.atomic import copy_file
 from filters.document import QUARANTINE, SCORED_PARTITIONS
 from filters.store.manifest import Manifest, ShardCounts, now, open_run
@@ -34,8 +41,12 @@ def _row_order(row: dict):
 
 
 def rethreshold(source_out, out, suspect: float | None = None, ground: float | None = None,
-                restart: bool = False, progress: Progress | None = None) -> dict:
+                restart: bool = False, progress: Progress | None = None, reference: ReferenceSpec | None = None,
+                detector_loader=None) -> dict:
+    """reference: re-set the suspect cut-off on a human reference; detector_loader loads the model for its
+    --human-reference files (it must be the model the run used)."""
     progress = progress or Progress(enabled=False)
+    reference = reference if reference is not None and reference.enabled else None
     source_out, out = Path(source_out).resolve(), Path(out).resolve()
     if source_out == out:
         raise RethresholdError("--out must differ from the run being re-thresholded (it is read while writing)")
@@ -59,6 +70,14 @@ def rethreshold(source_out, out, suspect: float | None = None, ground: float | N
     note = override_note(old, thresholds, suspect, ground)
     if note:
         print(f"synthsieve: note: {note}", file=sys.stderr)
+    calibration = manifest.get("calibration")
+    if reference is not None:
+        model_thresholds = Thresholds.from_dict(((calibration or {}).get("model_thresholds")) or manifest["thresholds"])
+        scores = _reference_scores(reference, source_out, manifest, checked, model_thresholds, detector_loader, progress)
+        thresholds, calibration = calibrate(model_thresholds.with_overrides(ground=ground) if ground is not None
+                                            else model_thresholds, scores)
+        if not calibration["applied"]:
+            print(f"synthsieve: note: {calibration['reason']}", file=sys.stderr)
     source_state = RunState(source_out)
     source_identity = source_state.identity() or {}
     identity = {
@@ -68,8 +87,10 @@ def rethreshold(source_out, out, suspect: float | None = None, ground: float | N
         "rethresholded_from": {"out": str(source_out), "fingerprint": manifest["fingerprint"],
                                "thresholds": manifest["thresholds"]},
     }
+    calibrated = f"\0{calibration['reference']}" if reference is not None else ""
     identity["fingerprint"] = hashlib.sha256(
-        f"rethreshold\0{manifest['fingerprint']}\0{sorted(thresholds.to_dict().items())}".encode()).hexdigest()
+        f"rethreshold\0{manifest['fingerprint']}\0{sorted(thresholds.to_dict().items())}{calibrated}".encode()
+    ).hexdigest()
     state = RunState(out)
     state.prepare()
     state.lock()
@@ -85,6 +106,10 @@ def rethreshold(source_out, out, suspect: float | None = None, ground: float | N
                 _reroute_shard(state, shard, files, thresholds, fmt, progress)
         progress.close()
         extra = {"rethresholded_from": identity["rethresholded_from"]}
+        if calibration is not None:
+            extra["calibration"] = _carry_calibration(source_out, state.out, calibration,
+                                                      scores if reference is not None else None,
+                                                      identity["fingerprint"])
         if note:
             extra["thresholds_note"] = note
         result = Manifest.build(identity, state.shard_records(), "complete", finished_at=now(), extra=extra)
@@ -93,6 +118,50 @@ def rethreshold(source_out, out, suspect: float | None = None, ground: float | N
     finally:
         progress.close()
         state.unlock()
+
+
+def _reference_scores(reference: ReferenceSpec, source_out: Path, manifest: dict, checked, model_thresholds,
+                      detector_loader, progress: Progress) -> dict:
+    """The reference: --reference-before from the run's own rows, --human-reference files scored with
+    the run's model."""
+    parts = []
+    if reference.patterns:
+        from filters.executor.settings import FilterSettings
+
+        if detector_loader is None:
+            raise RethresholdError("scoring --human-reference needs the model the run used")
+        detector = detector_loader()
+        used, loaded = (manifest.get("model") or {}).get("model_hash"), detector.provenance().get("model_hash")
+        if used != loaded:
+            raise RethresholdError(f"{source_out} was scored by model {used}, but the model loaded to score "
+                                   f"--human-reference is {loaded}: pass the run's --model-dir (and "
+                                   "--reference-model), or run the filter again")
+        settings = FilterSettings.from_dict(manifest["settings"])
+        parts.append(score_reference(ReferenceSpec(reference.patterns, None, reference.limit), [], settings,
+                                     detector, model_thresholds, progress=progress))
+    if reference.before is not None:
+        rows = (row for files in checked for f in files if f.partition in SCORED_PARTITIONS
+                for row in iter_rows(f.path))
+        parts.append(reference_from_rows(rows, reference.before, reference.limit))
+    return parts[0] if len(parts) == 1 else merged(*parts)
+
+
+def _carry_calibration(source_out: Path, out: Path, calibration: dict, scores: dict | None, fingerprint: str) -> dict:
+    """The run's calibration files copied into the new run (the model's held-out scores; the reference's
+    scores, or the new reference's when one was given); returns the new manifest's record."""
+    record = dict(calibration)
+    model_scores = calibration.get("model_scores")
+    if model_scores:
+        target = calibration_dir(out) / Path(model_scores["path"]).name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        copy_file(calibration_dir(source_out) / Path(model_scores["path"]).name, target)
+    if scores is not None:
+        record["reference"] = {**record["reference"], "scores": store_reference(out, fingerprint, scores)}
+    elif (calibration.get("reference") or {}).get("scores"):
+        stored = calibration["reference"]["scores"]
+        target = calibration_dir(out) / Path(stored["path"]).name
+        copy_file(calibration_dir(source_out) / Path(stored["path"]).name, target)
+    return record
 
 
 def _reroute_shard(state: RunState, shard: dict, files: list[ShardFile], thresholds: Thresholds,

@@ -7,6 +7,7 @@ has a durable completion record (see `state`), and unfinished pieces are redone 
 from __future__ import annotations
 
 import shutil
+import sys
 import time
 from pathlib import Path
 
@@ -17,6 +18,8 @@ from filters.store.manifest import Manifest, describe_inputs, fingerprint, model
 from filters.pipeline.near_duplicates import MinHashClusterer, SignatureStore
 from detector.progress import Progress
 from filters.pipeline.readers import expand_inputs
+from filters.executor.reference import (ReferenceSpec, calibrate, copy_model_scores, load_reference,
+                                        score_reference, store_reference)
 from filters.executor.settings import FilterSettings
 from filters.store.state import RunState
 
@@ -38,14 +41,21 @@ def make_engine(name: str, workers: int, detector_loader, detector=None, address
 def run_filter(inputs: list[str], out: str | Path, settings: FilterSettings = FilterSettings(), *,
                detector_loader, detector=None, engine: str = "local", workers: int = 1,
                address: str | None = None, restart: bool = False, suspect: float | None = None,
-               ground: float | None = None, progress: Progress | None = None) -> dict:
+               ground: float | None = None, progress: Progress | None = None,
+               reference: ReferenceSpec | None = None) -> dict:
     """Runs (or resumes) a filter run and returns its manifest.
+
+    reference: the corpus's own human reference (filters/executor/reference.py); when given, the
+    suspect cut-off is re-set on it before any shard is routed, and the manifest's `calibration`
+    records both the model's and the corpus's thresholds. Without one the run is what it always was.
 
     detector_loader: a picklable zero-argument callable returning a detector (workers call it once
     each); `detector`, if given, is that detector already loaded, used by this process.
     """
     progress = progress or Progress(enabled=False)
     sources = expand_inputs([str(i) for i in inputs])
+    reference = reference if reference is not None and reference.enabled else None
+    reference_described = reference.describe() if reference is not None else None  # a bad pattern fails here
     out = Path(out).resolve()
     state = RunState(out)
     created = not out.exists()
@@ -68,13 +78,17 @@ def run_filter(inputs: list[str], out: str | Path, settings: FilterSettings = Fi
             "fingerprint": None, "inputs": inputs_meta, "settings": settings.to_dict(),
             "model": model_identity(provenance), "thresholds": thresholds.to_dict(),
         }
+        if reference is not None:
+            identity["reference"] = reference_described
         identity["fingerprint"] = fingerprint(inputs_meta, identity["settings"], identity["model"],
-                                              identity["thresholds"])
-        _, finished = open_run(state, identity, restart, provenance=provenance,
-                               synthsieve_version=synthsieve_version())
+                                              identity["thresholds"], reference_described)
+        identity, finished = open_run(state, identity, restart, provenance=provenance,
+                                      synthsieve_version=synthsieve_version())
         if finished is not None:
             return finished
-        extra = {"engine": {"name": engine, "workers": workers}}
+        extra = {"engine": {"name": engine, "workers": workers},
+                 "calibration": {"model_scores": copy_model_scores(getattr(detector, "model_dir", None), out),
+                                 "reference": None}}
         if note:
             extra["thresholds_note"] = note
         Manifest.write(out, Manifest.from_state(out, "running", extra=extra))
@@ -82,6 +96,10 @@ def run_filter(inputs: list[str], out: str | Path, settings: FilterSettings = Fi
         executor = make_engine(engine, workers, detector_loader, detector, address)
         started = time.monotonic()
         signed, extra["near_duplicates"] = _near_duplicate_pass(sources, out, settings, state, executor, progress)
+        if reference is not None:
+            thresholds, extra["calibration"] = _calibrate_on_reference(
+                reference, sources, signed, out, settings, state, identity, detector, progress,
+                extra["calibration"])
         jobs = plan_shards(sources, signed, str(out), settings, thresholds.to_dict())
         todo = [job for job in jobs if state.shard_record(job.key) is None]
         total = sum(r["documents"] for r in signed.values())
@@ -108,6 +126,30 @@ def run_filter(inputs: list[str], out: str | Path, settings: FilterSettings = Fi
         if executor is not None and hasattr(executor, "close"):
             executor.close()
         state.unlock()
+
+
+def _calibrate_on_reference(reference: ReferenceSpec, sources, signed: dict[int, dict], out: Path,
+                            settings: FilterSettings, state: RunState, identity: dict, detector,
+                            progress: Progress, calibration: dict):
+    """Scores the human reference (or takes the scores a previous attempt of this run stored), re-sets
+    the thresholds on it, and records them in the run's identity, so that the manifest and every shard
+    use them; returns the corpus's thresholds and the manifest's calibration record."""
+    from detector.decision import Thresholds
+
+    model_thresholds = Thresholds.from_dict(identity.get("model_thresholds") or identity["thresholds"])
+    scores = load_reference(out, identity["fingerprint"])
+    if scores is None:
+        scores = score_reference(reference, sources, settings, detector, model_thresholds,
+                                 SignatureStore(state.minhash_dir, settings.minhash),
+                                 {index: record["signed"] for index, record in signed.items()}, progress)
+    stored = store_reference(out, identity["fingerprint"], scores)
+    thresholds, record = calibrate(model_thresholds, scores)
+    record["reference"]["scores"] = stored
+    if not record["applied"]:
+        print(f"synthsieve: note: {record['reason']}", file=sys.stderr)
+    identity.update(model_thresholds=model_thresholds.to_dict(), thresholds=thresholds.to_dict())
+    state.save_identity(identity)
+    return thresholds, {**calibration, **record}
 
 
 def _near_duplicate_pass(sources, out: Path, settings: FilterSettings, state: RunState, executor,

@@ -68,10 +68,14 @@ def model_identity(provenance: dict) -> dict:
     return {k: provenance.get(k) for k in keys}
 
 
-def fingerprint(inputs: list[dict], settings: dict, model: dict, thresholds: dict) -> str:
-    canonical = json.dumps({"inputs": [{k: i[k] for k in ("path", "size", "sha256")} for i in inputs],
-                            "settings": settings, "model": model, "thresholds": thresholds},
-                           sort_keys=True, separators=(",", ":"))
+def fingerprint(inputs: list[dict], settings: dict, model: dict, thresholds: dict, reference: dict | None = None) -> str:
+    """SHA-256 of what decides a run's output. `reference` (the human reference, when one is named) is
+    left out when None, so runs without one keep the fingerprint they always had."""
+    content = {"inputs": [{k: i[k] for k in ("path", "size", "sha256")} for i in inputs],
+               "settings": settings, "model": model, "thresholds": thresholds}
+    if reference is not None:
+        content["reference"] = reference
+    canonical = json.dumps(content, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 

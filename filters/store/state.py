@@ -19,6 +19,9 @@ from filters.document import PARTITIONS
 
 STATE_DIR = ".synthsieve"
 MANIFEST = "manifest.json"
+# The run's calibration inputs: the human reference's scores and the model's held-out score
+# distributions (filters/executor/reference.py); part of the output, beside the manifest.
+CALIBRATION_DIR = "calibration"
 
 
 class RunMismatchError(RuntimeError):
@@ -62,7 +65,7 @@ class RunState:
     def has_foreign_content(self) -> bool:
         if not self.out.exists():
             return False
-        ours = {STATE_DIR, MANIFEST, *PARTITIONS}
+        ours = {STATE_DIR, MANIFEST, CALIBRATION_DIR, *PARTITIONS}
         return any(entry.name not in ours for entry in self.out.iterdir())
 
     def wipe(self) -> None:
@@ -70,6 +73,7 @@ class RunState:
         for name in PARTITIONS:
             shutil.rmtree(self.out / name, ignore_errors=True)
         (self.out / MANIFEST).unlink(missing_ok=True)
+        shutil.rmtree(self.out / CALIBRATION_DIR, ignore_errors=True)
         for name in ("minhash", "shards"):
             shutil.rmtree(self.dir / name, ignore_errors=True)
         (self.dir / "run.json").unlink(missing_ok=True)
@@ -135,7 +139,7 @@ class RunState:
         write_json(self.shards_dir / f"{key}.json", record)
 
     def remove_temporaries(self) -> int:
-        removed = sum(remove_temporaries(self.out / p) for p in PARTITIONS)
+        removed = sum(remove_temporaries(self.out / p) for p in (*PARTITIONS, CALIBRATION_DIR))
         for directory in (self.dir, self.minhash_dir, self.shards_dir, self.out):
             removed += remove_temporaries(directory)
         return removed
