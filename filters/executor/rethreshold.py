@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 from detector.decision import LM_STAGE, Thresholds, decide, override_note
@@ -130,13 +131,15 @@ def _reference_scores(reference: ReferenceSpec, source_out: Path, manifest: dict
 
         if detector_loader is None:
             raise RethresholdError("scoring --human-reference needs the model the run used")
+        settings = FilterSettings.from_dict(manifest["settings"])
+        if hasattr(detector_loader, "token_cap"):  # the run's cap, whatever the model's own is
+            detector_loader = replace(detector_loader, token_cap=settings.token_cap)
         detector = detector_loader()
         used, loaded = (manifest.get("model") or {}).get("model_hash"), detector.provenance().get("model_hash")
         if used != loaded:
             raise RethresholdError(f"{source_out} was scored by model {used}, but the model loaded to score "
                                    f"--human-reference is {loaded}: pass the run's --model-dir (and "
                                    "--reference-model), or run the filter again")
-        settings = FilterSettings.from_dict(manifest["settings"])
         parts.append(score_reference(ReferenceSpec(reference.patterns, None, reference.limit), [], settings,
                                      detector, model_thresholds, progress=progress))
     if reference.before is not None:

@@ -291,10 +291,21 @@ def bootstrap_interval(estimator: Estimator, corpus_scores, human_scores, machin
     they were measured (new generators or domains), which biases every replicate the same way, and
     dependence between documents (near-duplicates), which makes it too narrow.
     """
-    if n_boot < 1:
-        raise ValueError("n_boot must be at least 1")
     if not 0 < level < 1:
         raise ValueError("level must be between 0 and 1")
+    estimate, draws = bootstrap_draws(estimator, corpus_scores, human_scores, machine_scores, n_boot, seed,
+                                      vectorised=vectorised, **estimator_kwargs)
+    tail = (1 - level) / 2
+    low, high = np.quantile(draws, [tail, 1 - tail])
+    return estimate, float(min(low, estimate)), float(max(high, estimate))
+
+
+def bootstrap_draws(estimator: Estimator, corpus_scores, human_scores, machine_scores, n_boot: int = N_BOOT,
+                    seed: int = 0, *, vectorised: bool = True, **estimator_kwargs) -> tuple[float, np.ndarray]:
+    """(estimate, the n_boot bootstrap replicates) that bootstrap_interval takes its percentiles of; the
+    replicates also give intervals for differences between corpora."""
+    if n_boot < 1:
+        raise ValueError("n_boot must be at least 1")
     corpus = _scores(corpus_scores, "corpus_scores")
     human = _scores(human_scores, "human_scores")
     machine = _scores(machine_scores, "machine_scores")
@@ -312,9 +323,7 @@ def bootstrap_interval(estimator: Estimator, corpus_scores, human_scores, machin
         for replicate in range(n_boot):
             draws[replicate] = estimator(*(sample[rng.integers(0, sample.size, sample.size)]
                                            for sample in (corpus, human, machine)), **estimator_kwargs)
-    tail = (1 - level) / 2
-    low, high = np.quantile(draws, [tail, 1 - tail])
-    return estimate, float(min(low, estimate)), float(max(high, estimate))
+    return estimate, np.asarray(draws, dtype=float)
 
 
 # ------------------------------------------------------------------------------- model-free lower bound

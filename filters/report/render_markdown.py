@@ -56,6 +56,43 @@ def breakdown_md(title: str, section: dict, plot: str | None = None, plot_dir: s
         ["value", "documents", "tokens", *PARTITIONS, "mean p_machine"], rows) + "\n"
 
 
+def methods_md(prev: dict) -> str:
+    """Every estimate side by side, the headline first, and what the components were."""
+    rows = [[name + (" (headline)" if name == prev.get("headline_method") else ""), fmt.pct(r["estimate"]),
+             fmt.interval(r["ci_low"], r["ci_high"]), r["method"]] for name, r in (prev.get("methods") or {}).items()]
+    counted = prev.get("classify_and_count") or {}
+    rows.append(["classify_and_count" + (" (headline)" if prev.get("headline_method") == "classify_and_count" else ""),
+                 fmt.pct(counted.get("estimate")), fmt.interval(counted.get("ci_low"), counted.get("ci_high")),
+                 counted.get("method") or "–"])
+    bound = prev.get("lower_bound")
+    if bound:
+        rows.append(["lower bound (no machine model)", fmt.pct(bound["estimate"]),
+                     fmt.interval(bound["ci_low"], bound["ci_high"]), bound["meaning"]])
+    components = prev.get("components") or {}
+    lines = table(["method", "estimate", "95% interval", "how"], rows) + "\n"
+    if components:
+        lines += table(["component", "from", "scores"], [[k, v["what"], fmt.num(v["n"])] for k, v in components.items()]) + "\n"
+    return lines
+
+
+def calibration_md(calibration: dict | None) -> str:
+    if not calibration:
+        return ""
+    flagged = (calibration.get("reference_flagged") or {}).get("at_corpus_suspect") or {}
+    return "### Calibration on the crawl's human reference\n\n" + table(["", "model", "this corpus"], [
+        ["suspect", fmt.score(calibration["model_suspect"]), fmt.score(calibration["corpus_suspect"])],
+        ["ground", fmt.score(calibration["model_ground"]), fmt.score(calibration["corpus_ground"])],
+    ]) + "\n" + table(["", ""], [
+        ["applied", "yes" if calibration["applied"] else f"no: {calibration['reason']}"],
+        ["rule", calibration["rule"]],
+        ["reference documents judged / scored", f"{fmt.num(calibration['reference_judged'])} / {fmt.num(calibration['reference_scored'])}"],
+        ["reference flagged at the corpus's suspect", f"{fmt.num(flagged.get('flagged'))} (upper bound {fmt.pct(flagged.get('upper_bound'))})"],
+        ["dated before", calibration["reference_before"] or "–"],
+        ["reference files", ", ".join(f"{f['path']} ({(f['sha256'] or '')[:12]})" for f in calibration["reference_files"]) or "–"],
+        ["reference scores SHA-256", calibration["reference_scores_sha256"] or "–"],
+    ]) + "\n"
+
+
 def run_md(sections: dict, plot_dir: str = "plots", with_plots: bool = True) -> str:
     d, p, prev = sections["documents"], sections["partitions"], sections["prevalence"]
     prov = d["provenance"]
@@ -87,6 +124,7 @@ def run_md(sections: dict, plot_dir: str = "plots", with_plots: bool = True) -> 
     else:
         out.append(f"**Raw flagged share: {m(fmt.pct(prev['raw_flagged_share']))}** (not corrected).\n\n")
     out += [m(prev["meaning"]), "\n\n", bullets(prev["warnings"] + prev["notes"]), "\n",
+            methods_md(prev), calibration_md(prov.get("calibration")),
             table(["", ""], [["flagged / n", f"{prev['flagged']:,} / {prev['n']:,}"],
                              ["TPR (n_machine)", f"{fmt.score(prev['tpr'])} ({fmt.num(prev['n_machine'])})"],
                              ["FPR (n_human)", f"{fmt.score(prev['fpr'])} ({fmt.num(prev['n_human'])})"],

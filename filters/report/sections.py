@@ -9,6 +9,7 @@ from datetime import date
 import numpy as np
 
 from filters.report import breakdown
+from filters.report.components import HEADLINE, load_components, whole_distribution
 from filters.document import PARTITIONS, QUARANTINE, SCORED_PARTITIONS, SUSPECTED, UNCERTAIN
 from filters.report.load import RunData
 from filters.report.prevalence import ErrorRates, adjusted_prevalence, interval_meaning
@@ -61,10 +62,29 @@ def documents_section(run: RunData) -> dict:
                 "synthsieve_version", "error_rates", "artifact_hashes")},
             "thresholds": thresholds_of(run),
             "thresholds_hash": canonical_hash(thresholds_of(run)),
+            "calibration": calibration_summary(run.manifest.get("calibration")),
             "settings": manifest.get("settings") or {},
             "inputs": manifest.get("inputs") or [],
         },
     }
+
+
+def calibration_summary(calibration: dict | None) -> dict | None:
+    """The manifest's calibration on the run's own human reference, as the report shows it: the model's
+    and the corpus's thresholds side by side (None when the run had no reference)."""
+    if not calibration or not calibration.get("reference"):
+        return None
+    reference = calibration["reference"]
+    return {"applied": calibration.get("applied"), "reason": calibration.get("reason"), "rule": calibration.get("rule"),
+            "model_suspect": calibration["model_thresholds"]["suspect"],
+            "corpus_suspect": calibration["corpus_thresholds"]["suspect"],
+            "model_ground": calibration["model_thresholds"]["ground"],
+            "corpus_ground": calibration["corpus_thresholds"]["ground"],
+            "reference_judged": reference.get("judged"), "reference_scored": reference.get("scored"),
+            "reference_before": reference.get("before"),
+            "reference_files": [{"path": f.get("path"), "sha256": f.get("sha256")} for f in reference.get("human_reference") or []],
+            "reference_scores_sha256": (reference.get("scores") or {}).get("sha256"),
+            "reference_flagged": calibration.get("reference_flagged")}
 
 
 def partitions_section(run: RunData) -> dict:
@@ -141,6 +161,55 @@ def prevalence_section(run: RunData, rng: np.random.Generator, rate_draws=None) 
         "meaning": interval_meaning(result),
         "notes": notes,
     })
+    return _with_whole_distribution(run, result, rng)
+
+
+MISFIT_SPREAD = 0.10
+
+
+def _with_whole_distribution(run: RunData, result: dict, rng: np.random.Generator) -> dict:
+    """The headline: the whole-distribution estimate when the run carries its components (filters/report/
+    components.py), with the classify-and-count figure kept beside it; otherwise classify-and-count, said."""
+    thresholds = thresholds_of(run)
+    languages = set(thresholds.get("supported_languages") or ["en"])
+    min_tokens = int(thresholds.get("min_tokens") or 0)
+    components = load_components(run, languages, min_tokens)
+    result["classify_and_count"] = {k: result[k] for k in ("estimate", "ci_low", "ci_high", "level", "method",
+                                                           "meaning", "warnings", "flag_rule")}
+    result.update(components=components.described, methods={}, lower_bound=None, headline_method="classify_and_count")
+    result["warnings"] = list(result["warnings"]) + components.warnings
+    corpus = run.p_machine[judgeable_mask(run) & ~np.isnan(run.p_machine)]
+    if not components.usable or corpus.size == 0:
+        result["rests_on"] = ("the share flagged at one cut-off, corrected with the detector's error rates there: "
+                              "the run carries no score distributions to estimate from the whole distribution "
+                              "(runs made before they were kept, or a model without held-out scores)")
+        return result
+    whole = whole_distribution(corpus, components, seed=int(rng.integers(2**31)))
+    headline = whole["methods"][HEADLINE]
+    human = components.described["human"]
+    result.update(
+        estimate=headline["estimate"], ci_low=headline["ci_low"], ci_high=headline["ci_high"], level=headline["level"],
+        method=headline["method"] + "; 95% interval by bootstrap over the documents and both component samples",
+        headline_method=HEADLINE, methods=whole["methods"], lower_bound=whole["lower_bound"], _draws=whole["draws"],
+        n_whole_distribution=int(corpus.size),
+        population_whole_distribution=(f"the {corpus.size:,} scored documents the thresholds decide on (languages "
+                                       f"{', '.join(sorted(languages))}, at least {min_tokens} tokens)"),
+        rests_on=(f"every judged document's score, read as a mixture of {human['what']} ({human['n']:,} scores) and "
+                  f"the model's held-out machine scores ({components.described['machine']['n']:,})"),
+        meaning=(f"If this corpus's human documents score like {human['what']} and its machine documents like the "
+                 "model's held-out machine scores, intervals built this way contain the true share in about 95% of "
+                 "corpora. The interval covers sampling noise in the corpus and in both component samples; it does "
+                 "not cover a generator, domain or language the components do not represent, which can move the "
+                 "estimate by more than the interval's width"
+                 + (" (with no human reference from this crawl, human text unlike the model's held-out sources "
+                    "is the largest risk: give --human-reference or --reference-before)" if human["from"] == "model"
+                    else "") + "."),
+    )
+    result["warnings"] = [w for w in result["warnings"] if w not in result["classify_and_count"]["warnings"]]
+    if whole["spread"] > MISFIT_SPREAD:
+        result["warnings"].append(
+            f"the whole-distribution methods disagree by {whole['spread']:.0%} (mixture, HDy, median sweep): the "
+            "corpus's scores do not look like a mixture of the two components, so treat the estimate with care")
     return result
 
 

@@ -13,7 +13,8 @@ SHOWN_TAIL_WARNINGS = 3
 def headline(prevalence: dict) -> str:
     if prevalence["estimate"] is not None:
         return (f"Estimated machine-generated share: {pct(prevalence['estimate'])} "
-                f"(95% interval {interval(prevalence['ci_low'], prevalence['ci_high'])})")
+                f"(95% interval {interval(prevalence['ci_low'], prevalence['ci_high'])}), from "
+                f"{prevalence.get('rests_on') or 'the flagged share corrected for the detector’s error rates'}.")
     return (f"Flagged share: {pct(prevalence['raw_flagged_share'])} (not corrected for the detector's errors: "
             "see How sure we are)")
 
@@ -40,6 +41,8 @@ def found(sections: dict) -> list[str]:
 
 def how_sure(sections: dict) -> list[str]:
     prevalence = sections["prevalence"]
+    if prevalence.get("headline_method", "classify_and_count") != "classify_and_count":
+        return whole_distribution_lines(prevalence)
     lines = []
     if prevalence["estimate"] is not None:
         width = prevalence["ci_high"] - prevalence["ci_low"]
@@ -52,6 +55,23 @@ def how_sure(sections: dict) -> list[str]:
                      "data; new generators, domains or languages can shift the estimate by more than the interval.")
     lines.extend(prevalence["warnings"])
     return lines
+
+
+def whole_distribution_lines(prevalence: dict) -> list[str]:
+    methods, counted = prevalence["methods"], prevalence["classify_and_count"]
+    lines = [f"The other methods on the same scores: HDy {pct(methods['hdy']['estimate'])} "
+             f"({interval(methods['hdy']['ci_low'], methods['hdy']['ci_high'])}), median sweep "
+             f"{pct(methods['median_sweep']['estimate'])} ({interval(methods['median_sweep']['ci_low'], methods['median_sweep']['ci_high'])}); "
+             + (f"the old single cut-off correction gives {pct(counted['estimate'])} "
+                f"({interval(counted['ci_low'], counted['ci_high'])})." if counted["estimate"] is not None else
+                "the old single cut-off correction gives no estimate here.")]
+    bound = prevalence.get("lower_bound")
+    if bound:
+        lines.append(f"Needing no machine model: at least {pct(bound['estimate'])} (95% interval "
+                     f"{interval(bound['ci_low'], bound['ci_high'])}) of the judged documents are unlike the "
+                     "crawl's own human reference.")
+    lines.append(prevalence["meaning"])
+    return lines + prevalence["warnings"]
 
 
 def look_at(sections: dict) -> list[str]:

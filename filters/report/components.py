@@ -1,0 +1,133 @@
+"""The machine-generated share of a run from every judged document's score (the report's headline).
+
+A run's OUT/calibration holds what the estimate needs besides the corpus (filters/executor/reference.py):
+- the model's out-of-fold scores of held-out human and machine documents (held_out_scores.npz: scored by
+  models that never saw their source), the machine component always, and the human component when the
+  run has no reference;
+- the scores of the run's own human reference, when it has one: the human component then comes from the
+  same crawl as the corpus, which is what makes the estimate trustworthy (human text of an unseen
+  domain can score far from the model's held-out human scores; scripts/simulate_prevalence.py measures
+  how far).
+
+The corpus is the documents the components describe: scored, in a supported language, with at least
+`min_tokens` tokens (the documents the thresholds decide on). Estimators: filters/report/quantification.py.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from filters.report import quantification as q
+from filters.report.load import RunData
+
+HEADLINE = "mixture"
+METHODS = {
+    "mixture": (q.mixture_prevalence, "maximum-likelihood mixture of the human and machine score distributions "
+                                      "(fixed components, binned; Saerens et al. 2002)"),
+    "hdy": (q.hdy_prevalence, "HDy: the mixture nearest the corpus's score histogram in Hellinger distance "
+                              "(González-Castro et al. 2013)"),
+    "median_sweep": (q.median_sweep_prevalence, "Forman's median sweep: adjusted classify-and-count at many "
+                                                "cut-offs, the median of the estimates"),
+}
+# The reference's upper quantile for the model-free lower bound: 0.99 where the reference holds at least
+# MIN_ABOVE documents above it, otherwise lower so that it does (the threshold is noise otherwise).
+UPPER_QUANTILE = 0.99
+MIN_ABOVE = 30
+MIN_COMPONENT = 50
+
+
+@dataclass
+class Components:
+    human: np.ndarray | None = None
+    machine: np.ndarray | None = None
+    reference: np.ndarray | None = None  # the run's own human reference (judged documents), if any
+    described: dict = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def usable(self) -> bool:
+        return (self.human is not None and self.machine is not None
+                and min(self.human.size, self.machine.size) >= MIN_COMPONENT)
+
+
+def _checked_file(run: RunData, entry: dict | None, what: str, warnings: list[str]):
+    if not entry or not entry.get("path"):
+        return None
+    path = run.path / entry["path"]
+    if not path.is_file():
+        warnings.append(f"{what} ({entry['path']}) is missing from the run: the estimate cannot use it")
+        return None
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    if entry.get("sha256") and digest != entry["sha256"]:
+        warnings.append(f"{what} ({entry['path']}) differs from the file the manifest names (SHA-256 "
+                        f"{digest[:12]}… against {entry['sha256'][:12]}…): not used")
+        return None
+    return path
+
+
+def load_components(run: RunData, judged_language: set[str], min_tokens: int) -> Components:
+    calibration = run.manifest.get("calibration") or {}
+    components = Components()
+    model_path = _checked_file(run, calibration.get("model_scores"), "the model's held-out scores", components.warnings)
+    if model_path is not None:
+        with np.load(model_path, allow_pickle=False) as stored:
+            components.human = np.asarray(stored["human"], dtype=float)
+            components.machine = np.asarray(stored["machine"], dtype=float)
+    reference = calibration.get("reference") or {}
+    reference_path = _checked_file(run, reference.get("scores"), "the human reference's scores", components.warnings)
+    if reference_path is not None:
+        documents = json.loads(reference_path.read_text(encoding="utf-8"))["documents"]
+        components.reference = np.array([d["p_machine"] for d in documents
+                                         if d["language"] in judged_language and d["n_tokens"] >= min_tokens],
+                                        dtype=float)
+        if components.reference.size >= MIN_COMPONENT:
+            components.human = components.reference
+        else:
+            components.warnings.append(f"the human reference holds only {components.reference.size} judged "
+                                       f"documents (fewer than {MIN_COMPONENT}): the human component is the "
+                                       "model's held-out human scores instead")
+    human_from = ("reference" if components.reference is not None and components.human is components.reference
+                  else "model" if components.human is not None else None)
+    components.described = {
+        "human": {"from": human_from, "n": int(components.human.size) if components.human is not None else 0,
+                  "what": {"reference": "the run's own human reference",
+                           "model": "the model's out-of-fold scores of human documents of held-out sources",
+                           None: "none"}[human_from]},
+        "machine": {"from": "model" if components.machine is not None else None,
+                    "n": int(components.machine.size) if components.machine is not None else 0,
+                    "what": "the model's out-of-fold scores of machine documents of held-out sources"
+                            if components.machine is not None else "none"},
+    }
+    return components
+
+
+def upper_quantile(n_reference: int) -> float:
+    return min(UPPER_QUANTILE, max(0.5, 1 - MIN_ABOVE / max(n_reference, 1)))
+
+
+def whole_distribution(corpus: np.ndarray, components: Components, seed: int, n_boot: int = q.N_BOOT) -> dict:
+    """Every method's estimate and interval, the headline's bootstrap draws (for run comparisons), and
+    the lower bound when there is a reference."""
+    methods, draws = {}, None
+    for name, (estimator, description) in METHODS.items():
+        estimate, replicates = q.bootstrap_draws(estimator, corpus, components.human, components.machine, n_boot, seed)
+        low, high = np.quantile(replicates, [(1 - q.LEVEL) / 2, 1 - (1 - q.LEVEL) / 2])
+        methods[name] = {"estimate": estimate, "ci_low": float(min(low, estimate)), "ci_high": float(max(high, estimate)),
+                         "level": q.LEVEL, "method": description}
+        if name == HEADLINE:
+            draws = replicates
+    bound = None
+    if components.reference is not None and components.reference.size >= MIN_COMPONENT:
+        bound = q.excess_over_reference(corpus, components.reference, upper_quantile(components.reference.size),
+                                        n_boot=n_boot, seed=seed).as_dict()
+        bound["meaning"] = (f"at least {bound['estimate']:.1%} (95% interval {bound['ci_low']:.1%} to "
+                            f"{bound['ci_high']:.1%}) of the judged documents score above the top "
+                            f"{1 - bound['quantile']:.0%} of the run's own human reference, beyond what the "
+                            "reference itself puts there: that share of the corpus is unlike its own human "
+                            "past, whatever model made it")
+    spread = max(m["estimate"] for m in methods.values()) - min(m["estimate"] for m in methods.values())
+    return {"methods": methods, "draws": draws, "lower_bound": bound, "spread": spread}

@@ -1,0 +1,111 @@
+"""The report's headline prevalence from every document's score, on whole runs: a stand-in detector
+whose score for a document is written in its text (`p0.731 ...`), so a corpus is a known mixture of
+two score distributions. The texts are written by code and stand for nobody's writing."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from filters.executor.reference import ReferenceSpec
+from filters.executor.run import run_filter
+from filters.executor.settings import FilterSettings
+from filters.report.build import build_report
+from tests.helpers.corpus import plumbing_text, write_jsonl
+from tests.helpers.fake_detector import FakeDetector
+
+SETTINGS = FilterSettings(shard_size=200, batch_size=64, full=True)
+TRUE_SHARE = 0.3
+
+
+class ScriptedDetector(FakeDetector):
+    """Scores a text by the number it starts with; carries a model directory with held-out scores."""
+
+    def __init__(self, model_dir):
+        super().__init__()
+        self.model_dir = model_dir
+
+    def _score(self, text, size, thresholds, stage, confident_band):
+        score = super()._score(text, size, thresholds, stage, confident_band)
+        score.p_machine = float(text.split()[0][1:])
+        return score
+
+
+def _texts(scores, offset):
+    return [f"p{p:.6f} " + plumbing_text(offset + i, 20) for i, p in enumerate(scores)]
+
+
+@pytest.fixture(scope="module")
+def mixture(tmp_path_factory):
+    root = tmp_path_factory.mktemp("mixture")
+    rng = np.random.default_rng(7)
+    model_dir = root / "model"
+    model_dir.mkdir()
+    np.savez(model_dir / "held_out_scores.npz", human=rng.beta(2, 6, 2000), machine=rng.beta(6, 2, 2000))
+    n = 1500
+    machine = rng.random(n) < TRUE_SHARE
+    scores = np.where(machine, rng.beta(6, 2, n), rng.beta(2, 6, n))
+    write_jsonl(root / "corpus.jsonl", [{"id": f"d{i}", "text": t} for i, t in enumerate(_texts(scores, 0))])
+    write_jsonl(root / "human.jsonl", [{"id": f"h{i}", "text": t} for i, t in enumerate(_texts(rng.beta(2, 6, 800), 10_000))])
+    loader = lambda: ScriptedDetector(model_dir)  # noqa: E731
+    plain = run_filter([str(root / "corpus.jsonl")], root / "plain", SETTINGS, detector_loader=loader)
+    referenced = run_filter([str(root / "corpus.jsonl")], root / "referenced", SETTINGS, detector_loader=loader,
+                            reference=ReferenceSpec((str(root / "human.jsonl"),)))
+    return root, float(machine.mean()), plain, referenced
+
+
+def test_the_headline_is_the_mixture_estimate_from_the_models_components(mixture):
+    root, truth, manifest, _ = mixture
+    assert manifest["calibration"]["model_scores"]["path"] == "calibration/held_out_scores.npz"
+    prevalence = build_report([root / "plain"], with_plots=False).data["prevalence"]
+    assert prevalence["headline_method"] == "mixture"
+    assert prevalence["ci_low"] <= truth <= prevalence["ci_high"]
+    assert abs(prevalence["estimate"] - truth) < 0.06
+    assert prevalence["components"]["human"]["from"] == "model" and prevalence["components"]["human"]["n"] == 2000
+    assert set(prevalence["methods"]) == {"mixture", "hdy", "median_sweep"}
+    for method in prevalence["methods"].values():
+        assert method["ci_low"] <= method["estimate"] <= method["ci_high"]
+    assert prevalence["lower_bound"] is None  # it needs the crawl's own human reference
+    assert prevalence["classify_and_count"]["flag_rule"]  # the old figure is kept beside it
+    assert prevalence["n_whole_distribution"] == 1500
+
+
+def test_with_a_reference_the_human_component_is_the_reference_and_a_lower_bound_appears(mixture):
+    root, truth, _, manifest = mixture
+    report = build_report([root / "referenced"], with_plots=False).data
+    prevalence = report["prevalence"]
+    assert prevalence["components"]["human"]["from"] == "reference" and prevalence["components"]["human"]["n"] == 800
+    assert prevalence["ci_low"] <= truth <= prevalence["ci_high"]
+    bound = prevalence["lower_bound"]
+    assert bound["ci_low"] <= truth and bound["estimate"] <= truth + 0.03 and bound["estimate"] > 0.05
+    assert report["summary"]["headline"].startswith("Estimated machine-generated share")
+    assert "the run's own human reference" in report["summary"]["headline"]
+    calibration = report["documents"]["provenance"]["calibration"]
+    assert calibration["model_suspect"] == 0.8 and calibration["corpus_suspect"] == manifest["thresholds"]["suspect"]
+    assert calibration["reference_judged"] == 800
+    text = json.dumps(report, default=lambda value: value.item())
+    assert 0 <= report["prevalence"]["estimate"] <= 1 and "_draws" not in text
+
+
+def test_a_damaged_component_file_falls_back_to_classify_and_count_and_says_so(mixture, tmp_path):
+    root = mixture[0]
+    copy = tmp_path / "run"
+    shutil.copytree(root / "plain", copy)
+    with open(copy / "calibration" / "held_out_scores.npz", "ab") as handle:
+        handle.write(b"tampered")
+    prevalence = build_report([copy], with_plots=False).data["prevalence"]
+    assert prevalence["headline_method"] == "classify_and_count"
+    assert any("differs from the file the manifest names" in w for w in prevalence["warnings"])
+    assert prevalence["methods"] == {}
+
+
+def test_comparing_runs_uses_the_headline_draws(mixture):
+    root = mixture[0]
+    report = build_report([root / "plain", root / "referenced"], with_plots=False).data
+    change = report["comparison"]["trend"][0]["delta_prevalence"]
+    runs = report["comparison"]["runs"]
+    assert change["estimate"] == pytest.approx(runs[1]["prevalence"]["estimate"] - runs[0]["prevalence"]["estimate"])
+    assert change["ci_low"] <= change["estimate"] <= change["ci_high"]
