@@ -24,7 +24,12 @@ import numpy as np
 from filters.report import quantification as q
 from filters.report.load import RunData
 
-HEADLINE = "mixture"
+# The headline method and its interval, chosen by scripts/simulate_prevalence.py (README, "How good is the
+# estimate"): on corpora of held-out sources with a generator the components never saw, the median sweep
+# with the machine sources resampled in the bootstrap had the lowest error and the best coverage of the
+# methods (MAE 7.1 points, coverage 82%, median width 14 points, with a 300-document reference); the
+# mixture MLE was as good within noise (7.3, 79-81%, 12) and better when the components match.
+HEADLINE = "median_sweep"
 METHODS = {
     "mixture": (q.mixture_prevalence, "maximum-likelihood mixture of the human and machine score distributions "
                                       "(fixed components, binned; Saerens et al. 2002)"),
@@ -33,9 +38,11 @@ METHODS = {
     "median_sweep": (q.median_sweep_prevalence, "Forman's median sweep: adjusted classify-and-count at many "
                                                 "cut-offs, the median of the estimates"),
 }
-# The reference's upper quantile for the model-free lower bound: 0.99 where the reference holds at least
-# MIN_ABOVE documents above it, otherwise lower so that it does (the threshold is noise otherwise).
-UPPER_QUANTILE = 0.99
+# The reference's upper quantile for the model-free lower bound: 0.95 where the reference holds at least
+# MIN_ABOVE documents above it, otherwise lower so that it does (the threshold is noise otherwise). In
+# the simulation its ci_low stayed at or below the true share in 100% of corpora at 0.95 (98-99% at
+# 0.99) and sat closer to it (8.4 points below on average, against 10.4).
+UPPER_QUANTILE = 0.95
 MIN_ABOVE = 30
 MIN_COMPONENT = 50
 
@@ -44,6 +51,7 @@ MIN_COMPONENT = 50
 class Components:
     human: np.ndarray | None = None
     machine: np.ndarray | None = None
+    machine_groups: np.ndarray | None = None  # the source of each machine score, for the bootstrap
     reference: np.ndarray | None = None  # the run's own human reference (judged documents), if any
     described: dict = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
@@ -77,6 +85,8 @@ def load_components(run: RunData, judged_language: set[str], min_tokens: int) ->
         with np.load(model_path, allow_pickle=False) as stored:
             components.human = np.asarray(stored["human"], dtype=float)
             components.machine = np.asarray(stored["machine"], dtype=float)
+            if "machine_source" in stored.files:
+                components.machine_groups = np.asarray(stored["machine_source"]).astype(str)
     reference = calibration.get("reference") or {}
     reference_path = _checked_file(run, reference.get("scores"), "the human reference's scores", components.warnings)
     if reference_path is not None:
@@ -114,7 +124,8 @@ def whole_distribution(corpus: np.ndarray, components: Components, seed: int, n_
     the lower bound when there is a reference."""
     methods, draws = {}, None
     for name, (estimator, description) in METHODS.items():
-        estimate, replicates = q.bootstrap_draws(estimator, corpus, components.human, components.machine, n_boot, seed)
+        estimate, replicates = q.bootstrap_draws(estimator, corpus, components.human, components.machine, n_boot, seed,
+                                                 machine_groups=components.machine_groups)
         low, high = np.quantile(replicates, [(1 - q.LEVEL) / 2, 1 - (1 - q.LEVEL) / 2])
         methods[name] = {"estimate": estimate, "ci_low": float(min(low, estimate)), "ci_high": float(max(high, estimate)),
                          "level": q.LEVEL, "method": description}
@@ -124,10 +135,10 @@ def whole_distribution(corpus: np.ndarray, components: Components, seed: int, n_
     if components.reference is not None and components.reference.size >= MIN_COMPONENT:
         bound = q.excess_over_reference(corpus, components.reference, upper_quantile(components.reference.size),
                                         n_boot=n_boot, seed=seed).as_dict()
-        bound["meaning"] = (f"at least {bound['estimate']:.1%} (95% interval {bound['ci_low']:.1%} to "
-                            f"{bound['ci_high']:.1%}) of the judged documents score above the top "
-                            f"{1 - bound['quantile']:.0%} of the run's own human reference, beyond what the "
-                            "reference itself puts there: that share of the corpus is unlike its own human "
-                            "past, whatever model made it")
+        bound["meaning"] = (f"at least {bound['ci_low']:.1%} of the judged documents (point estimate "
+                            f"{bound['estimate']:.1%}; the lower end of its 95% interval is the claim) score above "
+                            f"the top {1 - bound['quantile']:.0%} of the run's own human reference, beyond what the "
+                            "reference itself puts there: that share of the corpus is unlike its own human past, "
+                            "whatever model made it")
     spread = max(m["estimate"] for m in methods.values()) - min(m["estimate"] for m in methods.values())
     return {"methods": methods, "draws": draws, "lower_bound": bound, "spread": spread}

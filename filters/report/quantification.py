@@ -271,7 +271,7 @@ _BINNED_ESTIMATORS: dict[Callable, _Binned] = {
 # ------------------------------------------------------------------------------------------- intervals
 
 def bootstrap_interval(estimator: Estimator, corpus_scores, human_scores, machine_scores, n_boot: int = N_BOOT,
-                       level: float = LEVEL, seed: int = 0, *, vectorised: bool = True,
+                       level: float = LEVEL, seed: int = 0, *, vectorised: bool = True, machine_groups=None,
                        **estimator_kwargs) -> tuple[float, float, float]:
     """(estimate, low, high): the estimate and a percentile bootstrap interval at `level`.
 
@@ -294,35 +294,65 @@ def bootstrap_interval(estimator: Estimator, corpus_scores, human_scores, machin
     if not 0 < level < 1:
         raise ValueError("level must be between 0 and 1")
     estimate, draws = bootstrap_draws(estimator, corpus_scores, human_scores, machine_scores, n_boot, seed,
-                                      vectorised=vectorised, **estimator_kwargs)
+                                      vectorised=vectorised, machine_groups=machine_groups, **estimator_kwargs)
     tail = (1 - level) / 2
     low, high = np.quantile(draws, [tail, 1 - tail])
     return estimate, float(min(low, estimate)), float(max(high, estimate))
 
 
 def bootstrap_draws(estimator: Estimator, corpus_scores, human_scores, machine_scores, n_boot: int = N_BOOT,
-                    seed: int = 0, *, vectorised: bool = True, **estimator_kwargs) -> tuple[float, np.ndarray]:
+                    seed: int = 0, *, vectorised: bool = True, machine_groups=None,
+                    **estimator_kwargs) -> tuple[float, np.ndarray]:
     """(estimate, the n_boot bootstrap replicates) that bootstrap_interval takes its percentiles of; the
-    replicates also give intervals for differences between corpora."""
+    replicates also give intervals for differences between corpora.
+
+    machine_groups: a label per machine score (its source: a generator family, a dataset). Given, each
+    replicate resamples the groups with replacement before the documents within them (a two-stage
+    cluster bootstrap), so the interval also covers not knowing which generators wrote this corpus's
+    machine text, as far as the spread between the groups shows it. Without it only document noise
+    is covered, and a corpus whose generators score unlike the pooled sample is missed (measured by
+    scripts/simulate_prevalence.py).
+    """
     if n_boot < 1:
         raise ValueError("n_boot must be at least 1")
     corpus = _scores(corpus_scores, "corpus_scores")
     human = _scores(human_scores, "human_scores")
     machine = _scores(machine_scores, "machine_scores")
+    groups = None
+    if machine_groups is not None:
+        groups = np.asarray(machine_groups).ravel()
+        if groups.size != machine.size:
+            raise ValueError(f"machine_groups has {groups.size} labels for {machine.size} machine scores")
+        groups = np.unique(groups, return_inverse=True)[1]
     estimate = float(estimator(corpus, human, machine, **estimator_kwargs))
     rng = np.random.default_rng(seed)
     binned = _BINNED_ESTIMATORS.get(estimator) if vectorised else None
     if binned is not None:
         edges = bin_edges(human, machine, estimator_kwargs.get(binned.bins_argument, binned.bins_default))
+
+        def resampled(counts):
+            return rng.multinomial(counts.sum().astype(int), counts / counts.sum(), size=n_boot).astype(float)
+
+        if groups is None:
+            machine_draws = resampled(_counts(machine, edges))
+        else:
+            per_group = np.stack([_counts(machine[groups == g], edges) for g in range(groups.max() + 1)])
+            pooled = per_group[rng.integers(0, len(per_group), size=(n_boot, len(per_group)))].sum(axis=1)
+            machine_draws = np.stack([rng.multinomial(int(row.sum()), row / row.sum()) for row in pooled]).astype(float)
         draws = binned.from_counts(
-            *(rng.multinomial(counts.sum().astype(int), counts / counts.sum(), size=n_boot).astype(float)
-              for counts in (_counts(corpus, edges), _counts(human, edges), _counts(machine, edges))),
+            resampled(_counts(corpus, edges)), resampled(_counts(human, edges)), machine_draws,
             **{name: estimator_kwargs[name] for name in binned.count_arguments if name in estimator_kwargs})
     else:
         draws = np.empty(n_boot)
         for replicate in range(n_boot):
+            if groups is None:
+                machine_sample = machine[rng.integers(0, machine.size, machine.size)]
+            else:
+                chosen = rng.integers(0, groups.max() + 1, groups.max() + 1)
+                pool = np.concatenate([machine[groups == g] for g in chosen])
+                machine_sample = pool[rng.integers(0, pool.size, pool.size)]
             draws[replicate] = estimator(*(sample[rng.integers(0, sample.size, sample.size)]
-                                           for sample in (corpus, human, machine)), **estimator_kwargs)
+                                           for sample in (corpus, human)), machine_sample, **estimator_kwargs)
     return estimate, np.asarray(draws, dtype=float)
 
 

@@ -57,19 +57,21 @@ def how_sure(sections: dict) -> list[str]:
     return lines
 
 
+LABELS = {"mixture": "mixture MLE", "hdy": "HDy", "median_sweep": "median sweep"}
+
+
 def whole_distribution_lines(prevalence: dict) -> list[str]:
     methods, counted = prevalence["methods"], prevalence["classify_and_count"]
-    lines = [f"The other methods on the same scores: HDy {pct(methods['hdy']['estimate'])} "
-             f"({interval(methods['hdy']['ci_low'], methods['hdy']['ci_high'])}), median sweep "
-             f"{pct(methods['median_sweep']['estimate'])} ({interval(methods['median_sweep']['ci_low'], methods['median_sweep']['ci_high'])}); "
+    others = [f"{LABELS[name]} {pct(r['estimate'])} ({interval(r['ci_low'], r['ci_high'])})"
+              for name, r in methods.items() if name != prevalence["headline_method"]]
+    lines = [f"The other methods on the same scores: {', '.join(others)}; "
              + (f"the old single cut-off correction gives {pct(counted['estimate'])} "
                 f"({interval(counted['ci_low'], counted['ci_high'])})." if counted["estimate"] is not None else
                 "the old single cut-off correction gives no estimate here.")]
     bound = prevalence.get("lower_bound")
     if bound:
-        lines.append(f"Needing no machine model: at least {pct(bound['estimate'])} (95% interval "
-                     f"{interval(bound['ci_low'], bound['ci_high'])}) of the judged documents are unlike the "
-                     "crawl's own human reference.")
+        lines.append(f"Needing no machine model: at least {pct(bound['ci_low'])} of the judged documents (point "
+                     f"estimate {pct(bound['estimate'])}) are unlike the crawl's own human reference.")
     lines.append(prevalence["meaning"])
     return lines + prevalence["warnings"]
 

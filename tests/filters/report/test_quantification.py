@@ -249,3 +249,27 @@ def test_rejects_empty_or_non_finite_scores(bad):
 def test_rejects_components_that_cannot_be_told_apart():
     with pytest.raises(ValueError):
         mixture_prevalence([0.1, 0.5], np.full(10, 0.3), np.full(10, 0.3))
+
+
+@pytest.mark.parametrize("vectorised", [True, False])
+def test_source_bootstrap_widens_the_interval_when_machine_sources_score_differently(vectorised):
+    """Machine sources that score differently: a corpus written by one of them sits off the pooled
+    component. Resampling the sources widens the interval by what the spread between them shows;
+    resampling documents alone does not. With sources that all score alike, both are about the same."""
+    rng = np.random.default_rng(11)
+    shapes = [(5.0, 1.5), (2.5, 2.5), (8.0, 1.2), (3.0, 1.5), (1.8, 1.6)]
+    machine = np.concatenate([rng.beta(*shape, 400) for shape in shapes])
+    groups = np.repeat(np.arange(len(shapes)), 400)
+    human = rng.beta(*HUMAN, 1000)
+    corpus = np.concatenate([rng.beta(*shapes[1], 600), rng.beta(*HUMAN, 1400)])  # 30%, by the second source
+    kwargs = {"n_boot": 100 if not vectorised else 200, "vectorised": vectorised}
+    plain = bootstrap_interval(mixture_prevalence, corpus, human, machine, **kwargs)
+    by_source = bootstrap_interval(mixture_prevalence, corpus, human, machine, machine_groups=groups, **kwargs)
+    assert by_source[0] == plain[0]
+    assert by_source[2] - by_source[1] > 1.8 * (plain[2] - plain[1])
+    alike = np.concatenate([rng.beta(*MACHINE, 400) for _ in shapes])
+    plain = bootstrap_interval(mixture_prevalence, corpus, human, alike, **kwargs)
+    by_source = bootstrap_interval(mixture_prevalence, corpus, human, alike, machine_groups=groups, **kwargs)
+    assert by_source[2] - by_source[1] < 1.4 * (plain[2] - plain[1])
+    with pytest.raises(ValueError, match="labels"):
+        bootstrap_interval(mixture_prevalence, corpus, human, alike, machine_groups=groups[:10])

