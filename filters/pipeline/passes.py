@@ -8,6 +8,9 @@ Pass 1, per input (`signature_pass`): read -> check the text -> MinHash signatur
 the job, then clustered over the whole run).
 Pass 2, per shard (`shard_pass`): read -> check the text -> cluster of each document -> cheap stage ->
 reference LM -> decide -> write the partitions -> write quarantine.
+Annotation, per batch of records a host pipeline holds (`annotation_pass`, for datatrove and `datasets`
+in filters/integrations): check the text -> cheap stage -> reference LM -> decide. The scoring steps of
+both (`scoring_steps`) are one list, so a document gets the same score and decision either way.
 """
 
 from __future__ import annotations
@@ -38,8 +41,19 @@ def shard_pass(source: InputSource, start: int, stop: int, signed: int, signatur
     steps = [make_reader(source, settings.reader_options, start, stop),
              Normaliser(settings.score_chars),
              ClusterAnnotator(ClusterTable(signatures, source.index, signed), signatures.duplicate_ids())]
-    if not settings.full:
-        steps.append(CheapScorer(detector, thresholds, max(settings.batch_size, CHEAP_BATCH)))
-    steps += [LMScorer(detector, thresholds, settings.batch_size), Router(thresholds),
-              PartitionWriter(out_dir, shard_key, settings.fmt), QuarantineWriter(out_dir, shard_key, settings.fmt)]
+    steps += scoring_steps(detector, thresholds, full=settings.full, batch_size=settings.batch_size)
+    steps += [PartitionWriter(out_dir, shard_key, settings.fmt), QuarantineWriter(out_dir, shard_key, settings.fmt)]
     return steps
+
+
+def scoring_steps(detector, thresholds, *, full: bool, batch_size: int) -> list[PipelineStep]:
+    """The cascade and the decision: cheap stage (unless `full`) -> reference LM -> decide."""
+    steps: list[PipelineStep] = [] if full else [CheapScorer(detector, thresholds, max(batch_size, CHEAP_BATCH))]
+    return steps + [LMScorer(detector, thresholds, batch_size), Router(thresholds)]
+
+
+def annotation_pass(detector, thresholds, *, full: bool, batch_size: int, score_chars: int) -> list[PipelineStep]:
+    """Documents handed over by another pipeline, scored and decided as a shard's are, but neither read
+    nor written here. There is no near-duplicate pass: each document counts as a cluster of one (the
+    host pipeline has its own deduplication)."""
+    return [Normaliser(score_chars)] + scoring_steps(detector, thresholds, full=full, batch_size=batch_size)

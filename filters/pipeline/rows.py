@@ -4,6 +4,9 @@ A scored row is `id`, `text`, the input record's other fields, and `synthsieve`.
 shares one of those names without being the id or text field (a `text` field beside `--text-field
 content`, or a `synthsieve` object from an earlier run) cannot stay under its name, and is kept whole
 under `synthsieve.displaced_fields` instead: nothing of the input is dropped.
+
+The `synthsieve` object is built by `synthsieve_object` alone: the filter's rows, the datatrove steps and
+the `datasets` map (filters/integrations, through `annotation`) all take it from there.
 """
 
 from __future__ import annotations
@@ -20,29 +23,51 @@ ROW_KEYS = ("id", "text", "synthsieve")  # the names synthsieve writes on every 
 
 
 def scored_row(doc: Document) -> dict:
-    score = doc.score
-    reasons = [{"feature": str(r.get("feature")), "value": _float(r.get("value")),
-                "contribution": _float(r.get("contribution"))} for r in (score.reasons or [])]
     row = {"id": doc.id, "text": doc.text}
     row.update((k, v) for k, v in doc.fields.items() if k not in ROW_KEYS)
-    displaced = {k: v for k, v in doc.fields.items() if k in ROW_KEYS}
-    row["synthsieve"] = {
-        "p_machine": float(score.p_machine),
+    row["synthsieve"] = synthsieve_object(doc)
+    return row
+
+
+def synthsieve_object(doc: Document) -> dict:
+    """What synthsieve says about one routed document: the `synthsieve` object of its row.
+
+    A quarantined document (never scored) gets the same fields with no score: p_machine, decided_by,
+    language and n_tokens null, no reasons, and its partition, "quarantine", as the decision. The
+    filter writes those as quarantine rows instead (`quarantine_row`); the integrations, which leave
+    the record where its host keeps it, use `annotation`.
+    """
+    score = doc.score
+    scored_reasons = (score.reasons if score is not None else None) or []
+    reasons = [{"feature": str(r.get("feature")), "value": _float(r.get("value")),
+                "contribution": _float(r.get("contribution"))} for r in scored_reasons]
+    synthsieve = {
+        "p_machine": float(score.p_machine) if score is not None else None,
         "decision": doc.partition,
         "decided_by": doc.decided_by,
         "reasons": reasons,
-        "language": score.language,
-        "n_tokens": int(score.n_tokens),
+        "language": score.language if score is not None else None,
+        "n_tokens": int(score.n_tokens) if score is not None else None,
         "cluster_id": doc.cluster_id,
         "cluster_size": int(doc.cluster_size or 1),
         "source": doc.source,
         "date": doc.date,
     }
+    displaced = {k: v for k, v in doc.fields.items() if k in ROW_KEYS}
     if displaced:
-        row["synthsieve"]["displaced_fields"] = displaced
+        synthsieve["displaced_fields"] = displaced
     if doc.duplicate_id:
-        row["synthsieve"]["duplicate_id"] = True
-    return row
+        synthsieve["duplicate_id"] = True
+    return synthsieve
+
+
+def annotation(doc: Document) -> dict:
+    """The `synthsieve` object for a record that stays where its host keeps it (datatrove's
+    `doc.metadata`, a `datasets` column): the row's object, plus `quarantine`, null for a scored
+    document and {"reason", "detail"} for one the filter would have put in quarantine (empty, binary,
+    undecodable text, or a failed score), so that every record has the same fields."""
+    quarantine = {"reason": doc.quarantine, "detail": doc.detail} if doc.is_quarantined else None
+    return {**synthsieve_object(doc), "quarantine": quarantine}
 
 
 def quarantine_row(doc: Document) -> dict:
