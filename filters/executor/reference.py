@@ -46,6 +46,7 @@ from filters.pipeline.passes import scoring_steps
 from filters.pipeline.step import run_pipeline
 from filters.store.atomic import read_json, write_json
 from filters.store.state import CALIBRATION_DIR
+
 REFERENCE_SCORES = "reference_scores.json"
 # The model's out-of-fold score distributions (detector.detector.HELD_OUT_SCORES_FILE), copied into
 # the run so that its report can estimate prevalence wherever the run is read.
@@ -127,9 +128,17 @@ def _dated_before(docs: Iterable[Document], before: str) -> Iterator[Document]:
             yield doc
 
 
+def _slim(docs: Iterable[Document]) -> Iterator[Document]:
+    """Documents as the sample holds them: only the head the detector reads, so that a sample of
+    thousands costs at most --score-chars characters each, whatever the records' size."""
+    for doc in docs:
+        doc.text, doc.raw, doc.fields = doc.scoring_text, None, {}
+        yield doc
+
+
 def _reference_files(spec: ReferenceSpec, settings) -> Iterator[Document]:
     for source in spec.sources():
-        yield from run_pipeline([make_reader(source, settings.reader_options), Normaliser(settings.score_chars)])
+        yield from _slim(run_pipeline([make_reader(source, settings.reader_options), Normaliser(settings.score_chars)]))
 
 
 def _dated_inputs(spec: ReferenceSpec, run_sources: list[InputSource], settings, signatures: SignatureStore | None,
@@ -139,7 +148,7 @@ def _dated_inputs(spec: ReferenceSpec, run_sources: list[InputSource], settings,
         if signatures is not None:
             steps.append(ClusterAnnotator(ClusterTable(signatures, source.index, signed[source.index]),
                                           signatures.duplicate_ids()))
-        yield from _dated_before(run_pipeline(steps), spec.before)
+        yield from _slim(_dated_before(run_pipeline(steps), spec.before))
 
 
 def score_reference(spec: ReferenceSpec, run_sources: list[InputSource], settings, detector,
