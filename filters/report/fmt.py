@@ -54,3 +54,41 @@ def interval(low, high) -> str:
 
 def signed_pct(value) -> str:
     return "–" if value is None else f"{value * 100:+.1f} pp"
+
+
+def method_rows(prevalence: dict) -> list[list[str]]:
+    """The prevalence estimates side by side, for both renderers: [method, estimate, interval, how]."""
+    headline = prevalence.get("headline_method")
+    rows = [[name + (" (headline)" if name == headline else ""), pct(r["estimate"]), interval(r["ci_low"], r["ci_high"]),
+             r["method"]] for name, r in (prevalence.get("methods") or {}).items()]
+    counted = prevalence.get("classify_and_count") or {}
+    rows.append(["classify_and_count" + (" (headline)" if headline == "classify_and_count" else ""),
+                 pct(counted.get("estimate")), interval(counted.get("ci_low"), counted.get("ci_high")),
+                 counted.get("method") or "–"])
+    bound = prevalence.get("lower_bound")
+    if bound:
+        rows.append(["lower bound (no machine model)", pct(bound["estimate"]), interval(bound["ci_low"], bound["ci_high"]),
+                     bound["meaning"]])
+    return rows
+
+
+def component_rows(prevalence: dict) -> list[list[str]]:
+    return [[name, c["what"], num(c["n"])] for name, c in (prevalence.get("components") or {}).items()]
+
+
+def calibration_rows(calibration: dict) -> tuple[list[list[str]], list[list[str]]]:
+    """(thresholds: [name, model, this corpus], facts: [name, value]) of a run calibrated on its human reference."""
+    flagged = (calibration.get("reference_flagged") or {}).get("at_corpus_suspect") or {}
+    thresholds = [["suspect", score(calibration["model_suspect"]), score(calibration["corpus_suspect"])],
+                  ["ground", score(calibration["model_ground"]), score(calibration["corpus_ground"])]]
+    facts = [["applied", "yes" if calibration["applied"] else f"no: {calibration['reason']}"],
+             ["rule", calibration["rule"]],
+             ["reference documents judged / scored",
+              f"{num(calibration['reference_judged'])} / {num(calibration['reference_scored'])}"],
+             ["reference flagged at the corpus's suspect",
+              f"{num(flagged.get('flagged'))} (upper bound {pct(flagged.get('upper_bound'))})"],
+             ["dated before", calibration["reference_before"] or "–"],
+             ["reference files", ", ".join(f"{f['path']} ({(f['sha256'] or '')[:12]})"
+                                           for f in calibration["reference_files"]) or "–"],
+             ["reference scores SHA-256", calibration["reference_scores_sha256"] or "–"]]
+    return thresholds, facts

@@ -142,36 +142,16 @@ def prevalence_html(sections: dict) -> str:
              ["TPR (from n_machine)", f"{fmt.score(p['tpr'])} ({fmt.num(p['n_machine'])})"],
              ["FPR (from n_human)", f"{fmt.score(p['fpr'])} ({fmt.num(p['n_human'])})"],
              ["flag rule", p["flag_rule"]], ["population", p["population"]], ["method", p["method"]]]
-    methods = [[name + (" (headline)" if name == p.get("headline_method") else ""), fmt.pct(r["estimate"]),
-                fmt.interval(r["ci_low"], r["ci_high"]), r["method"]] for name, r in (p.get("methods") or {}).items()]
-    counted = p.get("classify_and_count") or {}
-    methods.append(["classify_and_count" + (" (headline)" if p.get("headline_method") == "classify_and_count" else ""),
-                    fmt.pct(counted.get("estimate")), fmt.interval(counted.get("ci_low"), counted.get("ci_high")),
-                    counted.get("method") or "–"])
-    if p.get("lower_bound"):
-        bound = p["lower_bound"]
-        methods.append(["lower bound (no machine model)", fmt.pct(bound["estimate"]),
-                        fmt.interval(bound["ci_low"], bound["ci_high"]), bound["meaning"]])
-    components = [[k, v["what"], fmt.num(v["n"])] for k, v in (p.get("components") or {}).items()]
     calibration = sections["documents"]["provenance"].get("calibration")
     calibrated = ""
     if calibration:
-        flagged = (calibration.get("reference_flagged") or {}).get("at_corpus_suspect") or {}
-        calibrated = ("<h3>Calibration on the crawl's human reference</h3>" + table(["", "model", "this corpus"], [
-            ["suspect", fmt.score(calibration["model_suspect"]), fmt.score(calibration["corpus_suspect"])],
-            ["ground", fmt.score(calibration["model_ground"]), fmt.score(calibration["corpus_ground"])]]) +
-            table(["", ""], [["applied", "yes" if calibration["applied"] else f"no: {calibration['reason']}"],
-                             ["rule", calibration["rule"]],
-                             ["reference documents judged / scored",
-                              f"{fmt.num(calibration['reference_judged'])} / {fmt.num(calibration['reference_scored'])}"],
-                             ["reference flagged at the corpus's suspect",
-                              f"{fmt.num(flagged.get('flagged'))} (upper bound {fmt.pct(flagged.get('upper_bound'))})"],
-                             ["dated before", calibration["reference_before"] or "–"],
-                             ["reference scores SHA-256", calibration["reference_scores_sha256"] or "–"]]))
+        thresholds, calibration_facts = fmt.calibration_rows(calibration)
+        calibrated = ("<h3>Calibration on the crawl's human reference</h3>" +
+                      table(["", "model", "this corpus"], thresholds) + table(["", ""], calibration_facts))
     return ("<h2 id=\"prevalence\">Prevalence</h2>" + numbers + f'<p class="note">{e(p["meaning"])}</p>' +
             items(p["warnings"], "warning") + items(p["notes"]) +
-            table(["method", "estimate", "95% interval", "how"], methods) +
-            (table(["component", "from", "scores"], components, numeric={2}) if components else "") +
+            table(["method", "estimate", "95% interval", "how"], fmt.method_rows(p)) +
+            (table(["component", "from", "scores"], fmt.component_rows(p), numeric={2}) if p.get("components") else "") +
             calibrated + table(["", ""], facts))
 
 

@@ -58,39 +58,18 @@ def breakdown_md(title: str, section: dict, plot: str | None = None, plot_dir: s
 
 def methods_md(prev: dict) -> str:
     """Every estimate side by side, the headline first, and what the components were."""
-    rows = [[name + (" (headline)" if name == prev.get("headline_method") else ""), fmt.pct(r["estimate"]),
-             fmt.interval(r["ci_low"], r["ci_high"]), r["method"]] for name, r in (prev.get("methods") or {}).items()]
-    counted = prev.get("classify_and_count") or {}
-    rows.append(["classify_and_count" + (" (headline)" if prev.get("headline_method") == "classify_and_count" else ""),
-                 fmt.pct(counted.get("estimate")), fmt.interval(counted.get("ci_low"), counted.get("ci_high")),
-                 counted.get("method") or "–"])
-    bound = prev.get("lower_bound")
-    if bound:
-        rows.append(["lower bound (no machine model)", fmt.pct(bound["estimate"]),
-                     fmt.interval(bound["ci_low"], bound["ci_high"]), bound["meaning"]])
-    components = prev.get("components") or {}
-    lines = table(["method", "estimate", "95% interval", "how"], rows) + "\n"
-    if components:
-        lines += table(["component", "from", "scores"], [[k, v["what"], fmt.num(v["n"])] for k, v in components.items()]) + "\n"
+    lines = table(["method", "estimate", "95% interval", "how"], fmt.method_rows(prev)) + "\n"
+    if prev.get("components"):
+        lines += table(["component", "from", "scores"], fmt.component_rows(prev)) + "\n"
     return lines
 
 
 def calibration_md(calibration: dict | None) -> str:
     if not calibration:
         return ""
-    flagged = (calibration.get("reference_flagged") or {}).get("at_corpus_suspect") or {}
-    return "### Calibration on the crawl's human reference\n\n" + table(["", "model", "this corpus"], [
-        ["suspect", fmt.score(calibration["model_suspect"]), fmt.score(calibration["corpus_suspect"])],
-        ["ground", fmt.score(calibration["model_ground"]), fmt.score(calibration["corpus_ground"])],
-    ]) + "\n" + table(["", ""], [
-        ["applied", "yes" if calibration["applied"] else f"no: {calibration['reason']}"],
-        ["rule", calibration["rule"]],
-        ["reference documents judged / scored", f"{fmt.num(calibration['reference_judged'])} / {fmt.num(calibration['reference_scored'])}"],
-        ["reference flagged at the corpus's suspect", f"{fmt.num(flagged.get('flagged'))} (upper bound {fmt.pct(flagged.get('upper_bound'))})"],
-        ["dated before", calibration["reference_before"] or "–"],
-        ["reference files", ", ".join(f"{f['path']} ({(f['sha256'] or '')[:12]})" for f in calibration["reference_files"]) or "–"],
-        ["reference scores SHA-256", calibration["reference_scores_sha256"] or "–"],
-    ]) + "\n"
+    thresholds, facts = fmt.calibration_rows(calibration)
+    return ("### Calibration on the crawl's human reference\n\n" + table(["", "model", "this corpus"], thresholds)
+            + "\n" + table(["", ""], facts) + "\n")
 
 
 def run_md(sections: dict, plot_dir: str = "plots", with_plots: bool = True) -> str:
