@@ -20,6 +20,7 @@ from detector.features.hygiene import normalize_for_scoring
 from detector.features.language import LanguageIdentifier
 from detector.features.lm import PerplexityFeatures, pick_device
 from detector.features.lm_evidence import HiddenStateProbe, TokenSequenceModel
+from detector.features.precision import DEFAULT_PRECISION, check_precision
 from detector.reference_lm import default_gguf_path, sha256_file
 from detector.features.style_model import STYLE_VIEW_VERSION, StyleClassifier
 
@@ -229,14 +230,22 @@ class Detector:
 
     @classmethod
     def load(cls, model_dir=None, reference_model=None, token_cap: int | None = None, device=None,
-             thresholds: Thresholds | None = None, compile_statistics: bool = False) -> "Detector":
+             thresholds: Thresholds | None = None, compile_statistics: bool = False,
+             precision: str = DEFAULT_PRECISION) -> "Detector":
         """Read and check a model directory; every failure is a ModelDirectoryError naming the file.
+
+        precision: the reference LM's arithmetic, "bf16" (what the model was trained on) or "int8" (CPU
+        only: with no device named everything runs on the CPU; a GPU device is refused with
+        Int8PrecisionError, a ValueError). It is part of the provenance.
 
         Order: model.json's fields, then every artifact's hash, then the artifacts are parsed. All of
         it runs before the reference LM is touched (PerplexityFeatures loads lazily, on first use),
         so a broken directory is refused in about a second, and a damaged file is refused by its hash
         before any parser (skops, fastText's C++ loader) reads it.
         """
+        check_precision(precision, device)
+        if precision == "int8" and device is None:
+            device = "cpu"  # the LM and the sequence model, even where CUDA is present
         if not model_dir and not (DEFAULT_MODEL_DIR / MODEL_JSON).is_file():
             raise ModelDirectoryError(missing_shipped_model())
         model_dir = Path(model_dir) if model_dir else DEFAULT_MODEL_DIR
@@ -276,7 +285,7 @@ class Detector:
         # same forward pass as the statistics.
         lm = PerplexityFeatures(reference_model=reference_model,
                                 token_cap=token_cap or metadata["token_cap"], device=device,
-                                compile_statistics=compile_statistics, keep_outputs=True)
+                                compile_statistics=compile_statistics, keep_outputs=True, precision=precision)
         detector = cls(
             model_dir=model_dir, metadata=metadata, full=full, cheap=cheap, style=style,
             probe=probe, sequence_model=sequence_model, lm=lm, language=LanguageIdentifier(), thresholds=thresholds,
@@ -305,7 +314,7 @@ class Detector:
             "reference_model_id": self.lm.source.model_id, "reference_model_hash": self.lm.source.sha256,
             "trained_with_reference_model_hash": self.metadata.get("reference_model_hash"),
             "lm_evidence_used": self.reads_trained_reference_model,
-            "token_cap": self.lm.token_cap, "synthsieve_version": __version__,
+            "token_cap": self.lm.token_cap, "precision": self.lm.precision, "synthsieve_version": __version__,
             "error_rates": self.metadata.get("error_rates", {}),
         }
 

@@ -401,14 +401,21 @@ def main_card(meta: dict, ev: dict | None, bench: dict | None, plan_size: int | 
                     f"not yet re-measured on `{model_id}`, whose scoring also runs the hidden-state probe and the "
                     "sequence model.**", ""]
         machine = bench.get("machine") or {}
-        out += ["`python scripts/benchmark_throughput.py --json` on this machine "
+        out += [f"`{bench.get('command') or 'python scripts/benchmark_throughput.py --json'}` on this machine "
                 f"({machine.get('threads', 'n/a')} CPU threads, {machine.get('device', 'n/a')}):", "",
-                "| token cap | plain forward tok/s | pipeline tok/s | pipeline docs/s | pipeline / forward |",
-                "| ---: | ---: | ---: | ---: | ---: |"]
+                "| token cap | precision | plain forward tok/s | pipeline tok/s | pipeline docs/s | pipeline / forward "
+                "| core-hours per million docs | peak memory per worker |",
+                "| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
         for r in bench.get("runs", []):
-            out.append(f"| {r.get('token_cap')} | {num(r.get('forward_tokens_per_s'), 0)} | "
+            peak = r.get("peak_rss_mib")
+            threads, docs_per_s = r.get("threads") or machine.get("threads"), r.get("pipeline_docs_per_s")
+            if r.get("pipeline_core_hours_per_million_docs") is None and threads and docs_per_s:
+                r = {**r, "pipeline_core_hours_per_million_docs": threads * 1e6 / docs_per_s / 3600}
+            out.append(f"| {r.get('token_cap')} | {r.get('precision', 'bf16')} | {num(r.get('forward_tokens_per_s'), 0)} | "
                        f"{num(r.get('pipeline_tokens_per_s'), 0)} | {num(r.get('pipeline_docs_per_s'), 2)} | "
-                       f"{pct(r.get('pipeline_share_of_forward'))} |")
+                       f"{pct(r.get('pipeline_share_of_forward'))} | "
+                       f"{num(r.get('pipeline_core_hours_per_million_docs'), 0)} | "
+                       f"{'n/a' if peak is None else f'{peak:,.0f} MiB'} |")
         out.append("")
 
     # --- Known limits

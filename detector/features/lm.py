@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from detector.features.precision import DEFAULT_PRECISION, check_precision
 from detector.reference_lm import ReferenceModelSource, resolve_reference_model
 
 # Bump when a change alters any LM feature value: cached features are keyed by it.
@@ -71,14 +72,18 @@ class PerplexityFeatures:
 
     Parameters mirror the CLI: `reference_model` (None = shipped SmolLM2, else a local directory or
     .gguf), `token_cap` (tokens scored per document), `batch_tokens` (padded tokens per forward pass),
-    `compile_statistics` (fuse the per-token statistics with torch.compile).
+    `compile_statistics` (fuse the per-token statistics with torch.compile, and int8's quantize and
+    rescale steps), `precision` ("bf16", or "int8": the linear layers in int8 on the CPU, see
+    detector/features/int8.py; with no device named it runs on the CPU, a GPU device is refused).
     """
 
     names = LM_FEATURE_NAMES
 
     def __init__(self, reference_model=None, token_cap: int = 512, batch_tokens: int = 4096,
-                 device: str | None = None, compile_statistics: bool = False, keep_outputs: bool = False):
+                 device: str | None = None, compile_statistics: bool = False, keep_outputs: bool = False,
+                 precision: str = DEFAULT_PRECISION):
         self.reference_model = reference_model
+        self.precision = check_precision(precision, device)
         # Pooled hidden states and per-token sequences from the same forward pass (LMResult.hidden,
         # LMResult.tokens); off by default, as only models that read them need them.
         self.keep_outputs = keep_outputs
@@ -98,11 +103,15 @@ class PerplexityFeatures:
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
         self.source = resolve_reference_model(self.reference_model)
-        self.device = self.device or pick_device()
+        # int8 is a CPU path: it takes the CPU when no device is named, even where CUDA is present.
+        self.device = self.device or ("cpu" if self.precision == "int8" else pick_device())
         self._tokenizer = AutoTokenizer.from_pretrained(str(self.source.directory))
-        self._model = AutoModelForCausalLM.from_pretrained(
-            str(self.source.directory), dtype=torch.bfloat16
-        ).to(self.device).eval()
+        model = AutoModelForCausalLM.from_pretrained(str(self.source.directory), dtype=torch.bfloat16)
+        if self.precision == "int8":
+            from detector.features.int8 import quantize_linears
+
+            quantize_linears(model, compiled=self.compile_statistics)
+        self._model = model.to(self.device).eval()
         tok = self._tokenizer
         self._prefix_id = tok.bos_token_id if tok.bos_token_id is not None else tok.eos_token_id
         self._pad_id = tok.pad_token_id if tok.pad_token_id is not None else (self._prefix_id or 0)

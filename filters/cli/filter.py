@@ -9,7 +9,8 @@ from contextlib import contextmanager
 
 import click
 
-from filters.cli.options import checked_thresholds, model_options, reference_options, reference_spec
+from filters.cli.options import (checked_precision, checked_thresholds, model_options,
+                                 reference_options, reference_spec)
 from filters.store.atomic import OutputError, describe_output_error, is_output_error
 
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(i?b?)\s*$", re.IGNORECASE)
@@ -40,12 +41,13 @@ def _run_errors(out):
     """A run that stops (OUT holds another run, a full or unwritable disk, a damaged model) is one line on
     stderr and exit 1."""
     from detector.detector import ModelDirectoryError
+    from detector.features.precision import Int8PrecisionError
     from detector.reference_lm import ReferenceModelError
     from filters.store.state import RunMismatchError
 
     try:
         yield
-    except (OutputError, RunMismatchError, ModelDirectoryError, ReferenceModelError) as error:
+    except (OutputError, RunMismatchError, ModelDirectoryError, ReferenceModelError, Int8PrecisionError) as error:
         _fail(str(error))
     except OSError as error:
         if is_output_error(error):
@@ -153,7 +155,7 @@ Examples:
 @click.option("--json", "as_json", is_flag=True, help="Print the manifest as JSON on stdout at the end.")
 def filter_command(inputs, out, text_field, id_field, workers, engine, address, full, fmt, model_dir,
                    reference_model, device, suspect, ground, shingle_size, num_perm, bands, max_bytes,
-                   score_chars, shard_size, batch_size, token_cap, human_reference, reference_before,
+                   score_chars, shard_size, batch_size, token_cap, precision, human_reference, reference_before,
                    reference_limit, restart, show_progress, as_json):
     from filters.executor.detector_loader import DetectorLoader
     from filters.executor.reference import ReferenceError
@@ -164,6 +166,7 @@ def filter_command(inputs, out, text_field, id_field, workers, engine, address, 
 
     model = DetectorLoader(model_dir=model_dir)
     checked_thresholds(model, suspect, ground)
+    checked_precision(precision, device)
     reference = reference_spec(human_reference, reference_before, reference_limit, suspect)
     # The model's own cap by default, as `score` uses; if model.json cannot be read, loading the model
     # below says why, so any cap does here.
@@ -176,7 +179,7 @@ def filter_command(inputs, out, text_field, id_field, workers, engine, address, 
     except ValueError as error:
         raise click.UsageError(str(error))
     loader = DetectorLoader(model_dir=model_dir, reference_model=reference_model, token_cap=token_cap,
-                            device=device)
+                            device=device, precision=precision)
     try:
         with _run_errors(out):
             manifest = run_filter(list(inputs), out, settings, detector_loader=loader, engine=engine,
@@ -208,8 +211,19 @@ Examples:
 
 With --reference-before the reference is RUN's own rows dated before that day: nothing is scored.
 --human-reference files are scored with the model RUN used (--model-dir, --reference-model when it
-was not the shipped one; a different model is refused).
+was not the shipped one; a different model is refused), in the precision RUN's manifest names.
 """
+
+
+def _run_precision(run_dir) -> str:
+    """The reference LM precision a finished run used (bf16 when its manifest names none)."""
+    from pathlib import Path
+
+    from filters.store.atomic import read_json
+
+    manifest = read_json(Path(run_dir) / "manifest.json") or {}
+    precision = (manifest.get("model") or {}).get("precision") or "bf16"
+    return precision if isinstance(precision, str) else "bf16"
 
 
 @click.command("rethreshold", help=RETHRESHOLD_HELP, no_args_is_help=True)
@@ -236,7 +250,9 @@ def rethreshold_command(run_dir, suspect, ground, out, human_reference, referenc
     from filters.pipeline.readers import InputError
 
     reference = reference_spec(human_reference, reference_before, reference_limit, suspect)
-    loader = DetectorLoader(model_dir=model_dir, reference_model=reference_model, device=device)
+    # --human-reference files are scored in the precision the run used (its manifest's model says).
+    loader = DetectorLoader(model_dir=model_dir, reference_model=reference_model, device=device,
+                            precision=_run_precision(run_dir))
     try:
         with _run_errors(out):
             manifest = rethreshold(run_dir, out, suspect=suspect, ground=ground, restart=restart,

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import click
 
+from detector.features.precision import DEFAULT_PRECISION, PRECISIONS
+
 MODEL_OPTIONS = [
     click.option("--model-dir", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
                  help="Trained detector directory (default: the shipped model, models/default)."),
@@ -15,6 +17,11 @@ MODEL_OPTIONS = [
     click.option("--token-cap", type=click.IntRange(16, 8192), default=None,
                  help="Tokens of each document the LM reads (default: the model's own, 256 for the "
                       "shipped one)."),
+    click.option("--precision", type=click.Choice(PRECISIONS), default=DEFAULT_PRECISION, show_default=True,
+                 help="The reference LM's arithmetic: bf16, what the model was trained on, or int8 (on the CPU, "
+                      "even where a GPU is present; a GPU --device is refused: int8 weights and activations in "
+                      "the LM's linear layers, scores close to, not equal to, bf16's). Recorded in the "
+                      "provenance; a filter run in one precision is not resumed in the other."),
     click.option("--suspect", type=click.FloatRange(0, 1), default=None,
                  help="p_machine at or above which a document is suspected_synthetic (default: the model's)."),
     click.option("--ground", type=click.FloatRange(0, 1), default=None,
@@ -24,10 +31,20 @@ MODEL_OPTIONS = [
 
 
 def model_options(func):
-    """--model-dir, --reference-model, --token-cap, --suspect, --ground."""
+    """--model-dir, --reference-model, --token-cap, --precision, --suspect, --ground."""
     for option in reversed(MODEL_OPTIONS):
         func = option(func)
     return func
+
+
+def checked_precision(precision: str, device: str | None) -> str:
+    """A usage error (exit 2) for int8 with a GPU --device; without --device int8 runs on the CPU."""
+    from detector.features.precision import Int8PrecisionError, check_precision
+
+    try:
+        return check_precision(precision, device)
+    except Int8PrecisionError as error:
+        raise click.BadParameter(str(error), param_hint="--precision") from None
 
 
 def checked_thresholds(loader, suspect: float | None, ground: float | None):

@@ -19,14 +19,15 @@ BATCH_TOKENS = click.option("--batch-tokens", type=click.IntRange(64), default=4
                             help="Padded tokens per LM forward pass.")
 
 
-def load_detector(model_dir, reference_model, token_cap, batch_tokens, suspect, ground, bulk=False):
+def load_detector(model_dir, reference_model, token_cap, batch_tokens, suspect, ground, bulk=False,
+                  precision="bf16"):
     from detector.detector import Detector
     from filters.executor.detector_loader import DetectorLoader
 
     checked_thresholds(DetectorLoader(model_dir=model_dir), suspect, ground)
     try:
         detector = Detector.load(model_dir=model_dir, reference_model=reference_model, token_cap=token_cap,
-                                 compile_statistics=bulk)
+                                 compile_statistics=bulk, precision=precision)
         detector.thresholds = detector.thresholds.with_overrides(suspect=suspect, ground=ground)
     except (RuntimeError, ValueError, OSError) as exc:
         raise click.ClickException(str(exc)) from None
@@ -42,8 +43,8 @@ def load_detector(model_dir, reference_model, token_cap, batch_tokens, suspect, 
               help="Documents read and scored together; each batch's lines are printed as soon as it "
                    "is scored.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per input, one per line.")
-def score_command(paths, model_dir, reference_model, token_cap, batch_tokens, suspect, ground, batch_docs,
-                  as_json):
+def score_command(paths, model_dir, reference_model, token_cap, precision, batch_tokens, suspect, ground,
+                  batch_docs, as_json):
     """Score text files (or '-' for standard input) for machine origin.
 
     For each PATH prints the probability that the text is machine-generated (p_machine), the decision,
@@ -74,7 +75,8 @@ def score_command(paths, model_dir, reference_model, token_cap, batch_tokens, su
     """
     from detector.progress import Progress
 
-    detector = load_detector(model_dir, reference_model, token_cap, batch_tokens, suspect, ground)
+    detector = load_detector(model_dir, reference_model, token_cap, batch_tokens, suspect, ground,
+                             precision=precision)
     progress = Progress(enabled=len(paths) > batch_docs)
     # With a progress bar on the terminal, lines go through tqdm so they do not tear the bar.
     write = _bar_writer() if progress.enabled and progress.tty else click.echo
@@ -176,8 +178,8 @@ def _read_labelled(path: Path) -> tuple[list[dict], int]:
 @click.option("--batch-docs", type=click.IntRange(1), default=64, show_default=True,
               help="Documents per scoring call (progress is reported after each).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object with all metrics.")
-def eval_command(data, model_dir, reference_model, token_cap, batch_tokens, suspect, ground, plot, limit,
-                 batch_docs, as_json):
+def eval_command(data, model_dir, reference_model, token_cap, precision, batch_tokens, suspect, ground, plot,
+                 limit, batch_docs, as_json):
     """Measure the detector on labelled JSON Lines.
 
     DATA holds one object per line with `text` and `label` (human or machine), and optionally
@@ -193,7 +195,8 @@ def eval_command(data, model_dir, reference_model, token_cap, batch_tokens, susp
     from detector.evaluation import evaluate, plot_roc
     from detector.progress import Progress
 
-    detector = load_detector(model_dir, reference_model, token_cap, batch_tokens, suspect, ground, bulk=True)
+    detector = load_detector(model_dir, reference_model, token_cap, batch_tokens, suspect, ground, bulk=True,
+                             precision=precision)
     rows, skipped = _read_labelled(data)
     rows = rows[:limit] if limit else rows
     if not rows:

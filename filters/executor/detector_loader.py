@@ -13,6 +13,7 @@ class DetectorLoader:
     reference_model: str | None = None
     token_cap: int | None = None  # None: the model's own
     device: str | None = None
+    precision: str = "bf16"  # the reference LM's arithmetic (detector/features/precision.py)
 
     def __call__(self):
         try:
@@ -20,7 +21,7 @@ class DetectorLoader:
         except ImportError as error:  # the detector package is developed alongside the filter
             raise RuntimeError(f"the detector is not available: {error}") from error
         return Detector.load(model_dir=self.model_dir, reference_model=self.reference_model,
-                             token_cap=self.token_cap, device=self.device)
+                             token_cap=self.token_cap, device=self.device, precision=self.precision)
 
     def stored_metadata(self) -> dict | None:
         """The model directory's model.json, read without loading the model, so that options can be
@@ -50,4 +51,12 @@ class DetectorLoader:
         return cap if isinstance(cap, int) and cap > 0 else None
 
     def for_device(self, device: str | None) -> "DetectorLoader":
-        return DetectorLoader(self.model_dir, self.reference_model, self.token_cap, device)
+        # The Ray engine asks for CUDA where the cluster has GPUs: int8 cannot run there, say so now.
+        from detector.features.precision import Int8PrecisionError, check_precision
+
+        try:
+            check_precision(self.precision, device)
+        except Int8PrecisionError:
+            raise Int8PrecisionError(f"int8 runs on the CPU only, and the engine puts the model on {device} "
+                                     "(a Ray cluster with GPUs): use --precision bf16 there") from None
+        return DetectorLoader(self.model_dir, self.reference_model, self.token_cap, device, self.precision)

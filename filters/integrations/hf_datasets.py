@@ -58,7 +58,7 @@ SYNTHSIEVE_TYPE = pa.struct([
 ])
 MODEL_TYPE = pa.struct([
     ("model_id", pa.string()), ("model_hash", pa.string()), ("reference_model_id", pa.string()),
-    ("token_cap", pa.int64()), ("ground", pa.float64()), ("suspect", pa.float64()),
+    ("token_cap", pa.int64()), ("precision", pa.string()), ("ground", pa.float64()), ("suspect", pa.float64()),
 ])
 
 
@@ -118,7 +118,7 @@ def make_synthsieve_map(text_column: str = "text", date_column: str | None = "da
     text_column: the column holding the text; date_column: a date per record (ISO string, datetime or
         Unix seconds), written as `synthsieve.date`; a missing column is fine.
     **options: `filters.integrations.annotator.SynthsieveOptions`: model_dir, reference_model,
-        token_cap, device, suspect, ground, full, batch_size (documents per detector call, 32),
+        token_cap, device, precision, suspect, ground, full, batch_size (documents per detector call, 32),
         score_chars. Unset, each is what `synthsieve filter` uses.
     """
     return SynthsieveMap(SynthsieveOptions.from_keywords(**options), text_column=text_column,

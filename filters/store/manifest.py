@@ -65,7 +65,13 @@ def describe_inputs(sources) -> list[dict]:
 def model_identity(provenance: dict) -> dict:
     """The parts of the detector's provenance that change scores; the run's fingerprint uses them."""
     keys = ("model_id", "model_hash", "artifact_hashes", "reference_model_id", "reference_model_hash", "token_cap")
-    return {k: provenance.get(k) for k in keys}
+    identity = {k: provenance.get(k) for k in keys}
+    # The LM's arithmetic changes scores too. bf16, the default, is left out, so that runs scored before
+    # the precision was recorded keep their fingerprint; an int8 run has another one.
+    precision = provenance.get("precision") or "bf16"
+    if precision != "bf16":
+        identity["precision"] = precision
+    return identity
 
 
 def fingerprint(inputs: list[dict], settings: dict, model: dict, thresholds: dict, reference: dict | None = None) -> str:
