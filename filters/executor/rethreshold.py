@@ -111,6 +111,12 @@ def rethreshold(source_out, out, suspect: float | None = None, ground: float | N
             extra["calibration"] = _carry_calibration(source_out, state.out, calibration,
                                                       scores if reference is not None else None,
                                                       identity["fingerprint"])
+            if reference is None and (suspect is not None or ground is not None) and calibration.get("reference"):
+                # The reference's measurements describe RUN's cut-offs; the ones applied here were given by hand.
+                extra["calibration"]["overridden"] = {
+                    "thresholds": thresholds.to_dict(),
+                    "note": "--suspect/--ground replaced the corpus's thresholds; reference_flagged describes those, "
+                            "not the thresholds applied here"}
         if note:
             extra["thresholds_note"] = note
         result = Manifest.build(identity, state.shard_records(), "complete", finished_at=now(), extra=extra)
@@ -163,6 +169,7 @@ def _carry_calibration(source_out: Path, out: Path, calibration: dict, scores: d
     elif (calibration.get("reference") or {}).get("scores"):
         stored = calibration["reference"]["scores"]
         target = calibration_dir(out) / Path(stored["path"]).name
+        target.parent.mkdir(parents=True, exist_ok=True)
         copy_file(calibration_dir(source_out) / Path(stored["path"]).name, target)
     return record
 

@@ -180,3 +180,17 @@ def test_cli_refuses_conflicting_or_bad_reference_options(corpus, tmp_path):
     assert missing.exit_code != 0
     with pytest.raises(ReferenceError):
         ReferenceSpec(before="2022-13-45")
+
+
+def test_rethreshold_by_hand_of_a_calibrated_run_says_the_calibration_no_longer_applies(corpus, tmp_path):
+    calibrated = tmp_path / "calibrated"
+    run_filter([str(corpus / "crawl.jsonl")], calibrated, SETTINGS, detector_loader=FakeDetectorLoader(),
+               reference=ReferenceSpec((str(corpus / "human.jsonl"),)))
+    manual = rethreshold(calibrated, tmp_path / "manual", suspect=0.9)
+    assert manual["thresholds"]["suspect"] == 0.9
+    assert manual["calibration"]["overridden"]["thresholds"]["suspect"] == 0.9
+    stored = tmp_path / "manual" / manual["calibration"]["reference"]["scores"]["path"]
+    assert stored.is_file()  # the reference's scores come along, for the report's prevalence
+    kept = rethreshold(calibrated, tmp_path / "kept")
+    assert "overridden" not in kept["calibration"] and kept["thresholds"] == json.loads(
+        (calibrated / "manifest.json").read_text())["thresholds"]
