@@ -41,7 +41,11 @@ def format_summary(manifest: dict, out_dir) -> str:
     if calibration.get("reference"):
         reference, model = calibration["reference"], calibration["model_thresholds"]
         flagged = calibration["reference_flagged"]["at_corpus_suspect"]
-        if calibration.get("applied"):
+        if calibration.get("overridden"):
+            lines.append(f"  calibration on the human reference overridden by --suspect/--ground (the corpus's suspect "
+                         f"was {calibration['corpus_thresholds']['suspect']:.4g}; the reference's flagged share is "
+                         "not measured at the thresholds applied)")
+        elif calibration.get("applied"):
             lines.append(f"  calibrated on the human reference ({reference['judged']:,} judged documents): suspect "
                          f"{model['suspect']:.4g} -> {thresholds['suspect']:.4g}; it flags {flagged['flagged']:,} of "
                          f"them (at most {flagged['upper_bound']:.2%} at {calibration['confidence']:.0%} confidence)")

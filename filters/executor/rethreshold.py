@@ -22,7 +22,7 @@ from filters.executor.reference import (ReferenceSpec, calibrate, calibration_di
                                         score_reference, store_reference)
 from filters.store.atomic import copy_file
 from filters.document import QUARANTINE, SCORED_PARTITIONS
-from filters.store.manifest import Manifest, ShardCounts, now, open_run
+from filters.store.manifest import Manifest, ShardCounts, model_identity, now, open_run
 from filters.store.output import ManifestPathError, ShardFile, iter_rows, manifest_shard_files
 from detector.progress import Progress
 from filters.store.state import RunState
@@ -75,8 +75,10 @@ def rethreshold(source_out, out, suspect: float | None = None, ground: float | N
     if reference is not None:
         model_thresholds = Thresholds.from_dict(((calibration or {}).get("model_thresholds")) or manifest["thresholds"])
         scores = _reference_scores(reference, source_out, manifest, checked, model_thresholds, detector_loader, progress)
-        thresholds, calibration = calibrate(model_thresholds.with_overrides(ground=ground) if ground is not None
-                                            else model_thresholds, scores)
+        thresholds, record = calibrate(model_thresholds.with_overrides(ground=ground) if ground is not None
+                                       else model_thresholds, scores)
+        # The model's held-out scores stay with the run: the report's machine component.
+        calibration = {"model_scores": (calibration or {}).get("model_scores"), **record}
         if not calibration["applied"]:
             print(f"synthsieve: note: {calibration['reason']}", file=sys.stderr)
     source_state = RunState(source_out)
@@ -141,10 +143,13 @@ def _reference_scores(reference: ReferenceSpec, source_out: Path, manifest: dict
         if hasattr(detector_loader, "token_cap"):  # the run's cap, whatever the model's own is
             detector_loader = replace(detector_loader, token_cap=settings.token_cap)
         detector = detector_loader()
-        used, loaded = (manifest.get("model") or {}).get("model_hash"), detector.provenance().get("model_hash")
+        # Everything that changes a score must match: the model's artifacts, the reference LM, its token
+        # cap and precision (the filter's fingerprint uses the same parts).
+        used, loaded = model_identity(manifest.get("model") or {}), model_identity(detector.provenance())
         if used != loaded:
-            raise RethresholdError(f"{source_out} was scored by model {used}, but the model loaded to score "
-                                   f"--human-reference is {loaded}: pass the run's --model-dir (and "
+            differing = ", ".join(sorted(k for k in set(used) | set(loaded) if used.get(k) != loaded.get(k)))
+            raise RethresholdError(f"{source_out} was scored with another model setup than the one loaded to score "
+                                   f"--human-reference ({differing} differ): pass the run's --model-dir (and "
                                    "--reference-model), or run the filter again")
         parts.append(score_reference(ReferenceSpec(reference.patterns, None, reference.limit), [], settings,
                                      detector, model_thresholds, progress=progress))
@@ -159,18 +164,27 @@ def _carry_calibration(source_out: Path, out: Path, calibration: dict, scores: d
     """The run's calibration files copied into the new run (the model's held-out scores; the reference's
     scores, or the new reference's when one was given); returns the new manifest's record."""
     record = dict(calibration)
-    model_scores = calibration.get("model_scores")
-    if model_scores:
-        target = calibration_dir(out) / Path(model_scores["path"]).name
+
+    def carried(entry: dict | None, what: str) -> dict | None:
+        """Copies one calibration file (names only, never a path from the manifest); a missing one is
+        left out with a note rather than failing the run after every shard was re-routed."""
+        if not entry:
+            return None
+        name = Path(entry["path"]).name
+        source = calibration_dir(source_out) / name
+        if not source.is_file():
+            record.setdefault("notes", []).append(f"{what} ({entry['path']}) was missing from {source_out}: not carried")
+            return None
+        target = calibration_dir(out) / name
         target.parent.mkdir(parents=True, exist_ok=True)
-        copy_file(calibration_dir(source_out) / Path(model_scores["path"]).name, target)
+        return {**entry, "sha256": copy_file(source, target)["sha256"]}
+
+    record["model_scores"] = carried(calibration.get("model_scores"), "the model's held-out scores")
     if scores is not None:
         record["reference"] = {**record["reference"], "scores": store_reference(out, fingerprint, scores)}
     elif (calibration.get("reference") or {}).get("scores"):
-        stored = calibration["reference"]["scores"]
-        target = calibration_dir(out) / Path(stored["path"]).name
-        target.parent.mkdir(parents=True, exist_ok=True)
-        copy_file(calibration_dir(source_out) / Path(stored["path"]).name, target)
+        record["reference"] = {**calibration["reference"],
+                               "scores": carried(calibration["reference"]["scores"], "the human reference's scores")}
     return record
 
 

@@ -45,6 +45,9 @@ METHODS = {
 UPPER_QUANTILE = 0.95
 MIN_ABOVE = 30
 MIN_COMPONENT = 50
+# One seed for resampling the components, whatever the run: runs compared against the same components
+# share their component replicates, so a change between them is not blurred by that noise twice.
+COMPONENT_SEED = 20221130
 
 
 @dataclass
@@ -125,20 +128,28 @@ def whole_distribution(corpus: np.ndarray, components: Components, seed: int, n_
     methods, draws = {}, None
     for name, (estimator, description) in METHODS.items():
         estimate, replicates = q.bootstrap_draws(estimator, corpus, components.human, components.machine, n_boot, seed,
-                                                 machine_groups=components.machine_groups)
+                                                 machine_groups=components.machine_groups,
+                                                 component_seed=COMPONENT_SEED)
         low, high = np.quantile(replicates, [(1 - q.LEVEL) / 2, 1 - (1 - q.LEVEL) / 2])
         methods[name] = {"estimate": estimate, "ci_low": float(min(low, estimate)), "ci_high": float(max(high, estimate)),
                          "level": q.LEVEL, "method": description}
         if name == HEADLINE:
             draws = replicates
-    bound = None
-    if components.reference is not None and components.reference.size >= MIN_COMPONENT:
-        bound = q.excess_over_reference(corpus, components.reference, upper_quantile(components.reference.size),
-                                        n_boot=n_boot, seed=seed).as_dict()
-        bound["meaning"] = (f"at least {bound['ci_low']:.1%} of the judged documents (point estimate "
-                            f"{bound['estimate']:.1%}; the lower end of its 95% interval is the claim) score above "
-                            f"the top {1 - bound['quantile']:.0%} of the run's own human reference, beyond what the "
-                            "reference itself puts there: that share of the corpus is unlike its own human past, "
-                            "whatever model made it")
     spread = max(m["estimate"] for m in methods.values()) - min(m["estimate"] for m in methods.values())
-    return {"methods": methods, "draws": draws, "lower_bound": bound, "spread": spread}
+    return {"methods": methods, "draws": draws, "lower_bound": lower_bound(corpus, components, seed, n_boot),
+            "spread": spread}
+
+
+def lower_bound(corpus: np.ndarray, components: Components, seed: int, n_boot: int = q.N_BOOT) -> dict | None:
+    """The model-free lower bound, when the run has a human reference of at least MIN_COMPONENT judged
+    documents (it needs no machine component, so it is there even when the run has none)."""
+    if components.reference is None or components.reference.size < MIN_COMPONENT or corpus.size == 0:
+        return None
+    bound = q.excess_over_reference(corpus, components.reference, upper_quantile(components.reference.size),
+                                    n_boot=n_boot, seed=seed).as_dict()
+    bound["meaning"] = (f"at least {bound['ci_low']:.1%} of the judged documents (point estimate "
+                        f"{bound['estimate']:.1%}; the lower end of its 95% interval is the claim) score above "
+                        f"the top {1 - bound['quantile']:.0%} of the run's own human reference, beyond what the "
+                        "reference itself puts there: that share of the corpus is unlike its own human past, "
+                        "whatever model made it")
+    return bound

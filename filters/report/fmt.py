@@ -76,8 +76,9 @@ def component_rows(prevalence: dict) -> list[list[str]]:
     return [[name, c["what"], num(c["n"])] for name, c in (prevalence.get("components") or {}).items()]
 
 
-def calibration_rows(calibration: dict) -> tuple[list[list[str]], list[list[str]]]:
-    """(thresholds: [name, model, this corpus], facts: [name, value]) of a run calibrated on its human reference."""
+def calibration_rows(calibration: dict) -> tuple[list[str], list[list[str]], list[list[str]]]:
+    """(headers, thresholds: [name, model, this corpus(, applied by hand)], facts: [name, value]) of a run
+    calibrated on its human reference."""
     flagged = (calibration.get("reference_flagged") or {}).get("at_corpus_suspect") or {}
     thresholds = [["suspect", score(calibration["model_suspect"]), score(calibration["corpus_suspect"])],
                   ["ground", score(calibration["model_ground"]), score(calibration["corpus_ground"])]]
@@ -91,4 +92,10 @@ def calibration_rows(calibration: dict) -> tuple[list[list[str]], list[list[str]
              ["reference files", ", ".join(f"{f['path']} ({(f['sha256'] or '')[:12]})"
                                            for f in calibration["reference_files"]) or "–"],
              ["reference scores SHA-256", calibration["reference_scores_sha256"] or "–"]]
-    return thresholds, facts
+    headers = ["", "model", "this corpus"]
+    if calibration.get("overridden"):
+        applied = calibration["overridden"]["thresholds"]
+        thresholds = [row + [score(applied[row[0]])] for row in thresholds]
+        facts.insert(0, ["overridden", calibration["overridden"]["note"]])
+        headers.append("applied (by hand)")
+    return headers, thresholds, facts

@@ -112,6 +112,9 @@ def difference_interval(later: dict, earlier: dict, level: float = LEVEL) -> dic
     """Interval for the change in machine share between two runs (later - earlier)."""
     if later.get("_draws") is None or earlier.get("_draws") is None:
         return None
+    if (later.get("headline_method") != earlier.get("headline_method")
+            or len(later["_draws"]) != len(earlier["_draws"])):
+        return None  # two different estimators: their replicates do not pair up
     diff = later["_draws"] - earlier["_draws"]
     tail = (1 - level) / 2
     low, high = np.quantile(diff, [tail, 1 - tail])

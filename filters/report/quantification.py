@@ -301,7 +301,7 @@ def bootstrap_interval(estimator: Estimator, corpus_scores, human_scores, machin
 
 
 def bootstrap_draws(estimator: Estimator, corpus_scores, human_scores, machine_scores, n_boot: int = N_BOOT,
-                    seed: int = 0, *, vectorised: bool = True, machine_groups=None,
+                    seed: int = 0, *, vectorised: bool = True, machine_groups=None, component_seed: int | None = None,
                     **estimator_kwargs) -> tuple[float, np.ndarray]:
     """(estimate, the n_boot bootstrap replicates) that bootstrap_interval takes its percentiles of; the
     replicates also give intervals for differences between corpora.
@@ -312,6 +312,11 @@ def bootstrap_draws(estimator: Estimator, corpus_scores, human_scores, machine_s
     machine text, as far as the spread between the groups shows it. Without it only document noise
     is covered, and a corpus whose generators score unlike the pooled sample is missed (measured by
     scripts/simulate_prevalence.py).
+
+    component_seed: resample the human and machine samples from their own generator with this seed (the
+    corpus from `seed`'s). Corpora estimated against the same components with the same component_seed
+    then share their component replicates, so the difference of two corpora's replicates carries the
+    components' noise once, not twice (common random numbers).
     """
     if n_boot < 1:
         raise ValueError("n_boot must be at least 1")
@@ -326,33 +331,38 @@ def bootstrap_draws(estimator: Estimator, corpus_scores, human_scores, machine_s
         groups = np.unique(groups, return_inverse=True)[1]
     estimate = float(estimator(corpus, human, machine, **estimator_kwargs))
     rng = np.random.default_rng(seed)
+    component_rng = np.random.default_rng(component_seed) if component_seed is not None else rng
     binned = _BINNED_ESTIMATORS.get(estimator) if vectorised else None
     if binned is not None:
         edges = bin_edges(human, machine, estimator_kwargs.get(binned.bins_argument, binned.bins_default))
 
-        def resampled(counts):
-            return rng.multinomial(counts.sum().astype(int), counts / counts.sum(), size=n_boot).astype(float)
+        def resampled(counts, generator):
+            return generator.multinomial(counts.sum().astype(int), counts / counts.sum(), size=n_boot).astype(float)
 
+        corpus_draws = resampled(_counts(corpus, edges), rng)
+        human_draws = resampled(_counts(human, edges), component_rng)
         if groups is None:
-            machine_draws = resampled(_counts(machine, edges))
+            machine_draws = resampled(_counts(machine, edges), component_rng)
         else:
             per_group = np.stack([_counts(machine[groups == g], edges) for g in range(groups.max() + 1)])
-            pooled = per_group[rng.integers(0, len(per_group), size=(n_boot, len(per_group)))].sum(axis=1)
-            machine_draws = np.stack([rng.multinomial(int(row.sum()), row / row.sum()) for row in pooled]).astype(float)
+            pooled = per_group[component_rng.integers(0, len(per_group), size=(n_boot, len(per_group)))].sum(axis=1)
+            machine_draws = np.stack([component_rng.multinomial(int(row.sum()), row / row.sum())
+                                      for row in pooled]).astype(float)
         draws = binned.from_counts(
-            resampled(_counts(corpus, edges)), resampled(_counts(human, edges)), machine_draws,
+            corpus_draws, human_draws, machine_draws,
             **{name: estimator_kwargs[name] for name in binned.count_arguments if name in estimator_kwargs})
     else:
         draws = np.empty(n_boot)
         for replicate in range(n_boot):
             if groups is None:
-                machine_sample = machine[rng.integers(0, machine.size, machine.size)]
+                machine_sample = machine[component_rng.integers(0, machine.size, machine.size)]
             else:
-                chosen = rng.integers(0, groups.max() + 1, groups.max() + 1)
+                chosen = component_rng.integers(0, groups.max() + 1, groups.max() + 1)
                 pool = np.concatenate([machine[groups == g] for g in chosen])
-                machine_sample = pool[rng.integers(0, pool.size, pool.size)]
-            draws[replicate] = estimator(*(sample[rng.integers(0, sample.size, sample.size)]
-                                           for sample in (corpus, human)), machine_sample, **estimator_kwargs)
+                machine_sample = pool[component_rng.integers(0, pool.size, pool.size)]
+            draws[replicate] = estimator(corpus[rng.integers(0, corpus.size, corpus.size)],
+                                         human[component_rng.integers(0, human.size, human.size)], machine_sample,
+                                         **estimator_kwargs)
     return estimate, np.asarray(draws, dtype=float)
 
 

@@ -145,9 +145,9 @@ def prevalence_html(sections: dict) -> str:
     calibration = sections["documents"]["provenance"].get("calibration")
     calibrated = ""
     if calibration:
-        thresholds, calibration_facts = fmt.calibration_rows(calibration)
+        headers, thresholds, calibration_facts = fmt.calibration_rows(calibration)
         calibrated = ("<h3>Calibration on the crawl's human reference</h3>" +
-                      table(["", "model", "this corpus"], thresholds) + table(["", ""], calibration_facts))
+                      table(headers, thresholds) + table(["", ""], calibration_facts))
     return ("<h2 id=\"prevalence\">Prevalence</h2>" + numbers + f'<p class="note">{e(p["meaning"])}</p>' +
             items(p["warnings"], "warning") + items(p["notes"]) +
             table(["method", "estimate", "95% interval", "how"], fmt.method_rows(p)) +

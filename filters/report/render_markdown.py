@@ -67,8 +67,8 @@ def methods_md(prev: dict) -> str:
 def calibration_md(calibration: dict | None) -> str:
     if not calibration:
         return ""
-    thresholds, facts = fmt.calibration_rows(calibration)
-    return ("### Calibration on the crawl's human reference\n\n" + table(["", "model", "this corpus"], thresholds)
+    headers, thresholds, facts = fmt.calibration_rows(calibration)
+    return ("### Calibration on the crawl's human reference\n\n" + table(headers, thresholds)
             + "\n" + table(["", ""], facts) + "\n")
 
 

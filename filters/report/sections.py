@@ -9,7 +9,7 @@ from datetime import date
 import numpy as np
 
 from filters.report import breakdown
-from filters.report.components import HEADLINE, load_components, whole_distribution
+from filters.report.components import HEADLINE, load_components, lower_bound, whole_distribution
 from filters.document import PARTITIONS, QUARANTINE, SCORED_PARTITIONS, SUSPECTED, UNCERTAIN
 from filters.report.load import RunData
 from filters.report.prevalence import ErrorRates, adjusted_prevalence, interval_meaning
@@ -84,7 +84,8 @@ def calibration_summary(calibration: dict | None) -> dict | None:
             "reference_before": reference.get("before"),
             "reference_files": [{"path": f.get("path"), "sha256": f.get("sha256")} for f in reference.get("human_reference") or []],
             "reference_scores_sha256": (reference.get("scores") or {}).get("sha256"),
-            "reference_flagged": calibration.get("reference_flagged")}
+            "reference_flagged": calibration.get("reference_flagged"),
+            "overridden": calibration.get("overridden")}
 
 
 def partitions_section(run: RunData) -> dict:
@@ -178,13 +179,22 @@ def _with_whole_distribution(run: RunData, result: dict, rng: np.random.Generato
                                                            "meaning", "warnings", "flag_rule")}
     result.update(components=components.described, methods={}, lower_bound=None, headline_method="classify_and_count")
     result["warnings"] = list(result["warnings"]) + components.warnings
-    corpus = run.p_machine[judgeable_mask(run) & ~np.isnan(run.p_machine)]
+    counted = judgeable_mask(run) & ~np.isnan(run.p_machine)
+    before = ((run.manifest.get("calibration") or {}).get("reference") or {}).get("before")
+    if before:
+        # --reference-before: the older documents are the human reference; the share is of the rest.
+        cutoff = date.fromisoformat(before)
+        counted &= np.array([d is None or d >= cutoff for d in run.date], dtype=bool)
+    corpus = run.p_machine[counted]
+    seed = int(rng.integers(2**31))
     if not components.usable or corpus.size == 0:
+        result["lower_bound"] = lower_bound(corpus, components, seed)
         result["rests_on"] = ("the share flagged at one cut-off, corrected with the detector's error rates there: "
-                              "the run carries no score distributions to estimate from the whole distribution "
-                              "(runs made before they were kept, or a model without held-out scores)")
+                              "the run carries no usable score distributions to estimate from the whole distribution "
+                              "(a run made before they were kept, a model without held-out scores, or a component "
+                              "file missing or changed: see the warnings)")
         return result
-    whole = whole_distribution(corpus, components, seed=int(rng.integers(2**31)))
+    whole = whole_distribution(corpus, components, seed=seed)
     headline = whole["methods"][HEADLINE]
     human = components.described["human"]
     result.update(
@@ -193,7 +203,9 @@ def _with_whole_distribution(run: RunData, result: dict, rng: np.random.Generato
         headline_method=HEADLINE, methods=whole["methods"], lower_bound=whole["lower_bound"], _draws=whole["draws"],
         n_whole_distribution=int(corpus.size),
         population_whole_distribution=(f"the {corpus.size:,} scored documents the thresholds decide on (languages "
-                                       f"{', '.join(sorted(languages))}, at least {min_tokens} tokens)"),
+                                       f"{', '.join(sorted(languages))}, at least {min_tokens} tokens)"
+                                       + (f", dated on or after {before} or undated (the older ones are the "
+                                          "human reference)" if before else "")),
         rests_on=(f"every judged document's score, read as a mixture of {human['what']} ({human['n']:,} scores) and "
                   f"the model's held-out machine scores ({components.described['machine']['n']:,})"),
         meaning=(f"If this corpus's human documents score like {human['what']} and its machine documents like the "

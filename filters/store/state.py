@@ -147,8 +147,10 @@ class RunState:
 
 def _differences(old: dict, new: dict) -> list[str]:
     names = []
+    # A calibrated run stores the corpus's thresholds; the model's are what a new command compares with.
+    old = {**old, "thresholds": old.get("model_thresholds") or old.get("thresholds")}
     for key, label in (("inputs", "inputs"), ("settings", "settings"), ("model", "model"),
-                       ("thresholds", "thresholds")):
+                       ("thresholds", "thresholds"), ("reference", "human reference")):
         if old.get(key) != new.get(key):
             if key == "settings" and isinstance(old.get(key), dict):
                 changed = sorted(k for k in set(old[key]) | set(new[key]) if old[key].get(k) != new[key].get(k))

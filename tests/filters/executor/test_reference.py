@@ -133,9 +133,10 @@ def test_a_run_with_a_reference_resumes_and_refuses_another_reference(corpus, tm
     again = run_filter([str(corpus / "crawl.jsonl")], tmp_path / "out", SETTINGS, detector_loader=FakeDetectorLoader(),
                        reference=spec)
     assert again == first
-    with pytest.raises(RunMismatchError):
+    with pytest.raises(RunMismatchError, match="other human reference") as refused:
         run_filter([str(corpus / "crawl.jsonl")], tmp_path / "out", SETTINGS, detector_loader=FakeDetectorLoader(),
                    reference=ReferenceSpec((str(corpus / "human.jsonl"),), limit=400))
+    assert "thresholds" not in str(refused.value)  # the stored corpus thresholds are not a difference
 
 
 def test_rethreshold_scores_human_reference_files_only_with_the_runs_model(corpus, tmp_path):

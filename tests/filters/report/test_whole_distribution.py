@@ -109,3 +109,59 @@ def test_comparing_runs_uses_the_headline_draws(mixture):
     runs = report["comparison"]["runs"]
     assert change["estimate"] == pytest.approx(runs[1]["prevalence"]["estimate"] - runs[0]["prevalence"]["estimate"])
     assert change["ci_low"] <= change["estimate"] <= change["ci_high"]
+
+
+def test_rethreshold_on_a_reference_keeps_the_models_components(mixture, tmp_path):
+    from filters.executor.rethreshold import rethreshold
+
+    root = mixture[0]
+    manifest = rethreshold(root / "plain", tmp_path / "re", reference=ReferenceSpec((str(root / "human.jsonl"),)),
+                           detector_loader=lambda: ScriptedDetector(root / "model"))
+    assert manifest["calibration"]["model_scores"]["path"] == "calibration/held_out_scores.npz"
+    prevalence = build_report([tmp_path / "re"], with_plots=False).data["prevalence"]
+    assert prevalence["headline_method"] == "median_sweep"
+    assert prevalence["components"]["human"]["from"] == "reference" and prevalence["lower_bound"] is not None
+
+
+def test_a_run_compared_with_itself_changes_by_nothing_within_a_narrow_interval(mixture):
+    root = mixture[0]
+    change = build_report([root / "plain", root / "plain"], with_plots=False).data["comparison"]["trend"][0][
+        "delta_prevalence"]
+    assert change["estimate"] == 0
+    assert change["ci_high"] - change["ci_low"] < 0.08  # the shared components' noise cancels
+
+
+def test_comparing_a_whole_distribution_run_with_a_classify_and_count_one_does_not_pair_their_draws(mixture, tmp_path):
+    root = mixture[0]
+    old = tmp_path / "old"
+    shutil.copytree(root / "plain", old)
+    (old / "calibration" / "held_out_scores.npz").unlink()  # as a run made before the components were kept
+    report = build_report([old, root / "plain"], with_plots=False).data
+    assert report["prevalence"]["headline_method"] == "classify_and_count"
+    assert report["comparison"]["trend"][0]["delta_prevalence"] is None
+
+
+def test_the_lower_bound_needs_no_machine_component(mixture, tmp_path):
+    root = mixture[0]
+    copy = tmp_path / "run"
+    shutil.copytree(root / "referenced", copy)
+    (copy / "calibration" / "held_out_scores.npz").unlink()
+    prevalence = build_report([copy], with_plots=False).data["prevalence"]
+    assert prevalence["headline_method"] == "classify_and_count" and prevalence["lower_bound"]["estimate"] > 0.05
+
+
+def test_with_reference_before_the_share_is_of_the_documents_after_that_day(tmp_path):
+    rng = np.random.default_rng(3)
+    model_dir = tmp_path / "model"
+    model_dir.mkdir()
+    np.savez(model_dir / "held_out_scores.npz", human=rng.beta(2, 6, 2000), machine=rng.beta(6, 2, 2000))
+    older = _texts(rng.beta(2, 6, 600), 0)
+    machine = rng.random(600) < 0.5
+    newer = _texts(np.where(machine, rng.beta(6, 2, 600), rng.beta(2, 6, 600)), 5000)
+    write_jsonl(tmp_path / "crawl.jsonl", [{"id": f"o{i}", "text": t, "date": "2021-01-01"} for i, t in enumerate(older)]
+                + [{"id": f"n{i}", "text": t, "date": "2024-01-01"} for i, t in enumerate(newer)])
+    run_filter([str(tmp_path / "crawl.jsonl")], tmp_path / "out", SETTINGS, detector_loader=lambda: ScriptedDetector(model_dir),
+               reference=ReferenceSpec(before="2022-11-30"))
+    prevalence = build_report([tmp_path / "out"], with_plots=False).data["prevalence"]
+    assert prevalence["n_whole_distribution"] == 600 and "on or after 2022-11-30" in prevalence["population_whole_distribution"]
+    assert prevalence["ci_low"] <= machine.mean() <= prevalence["ci_high"]
