@@ -71,8 +71,9 @@ REFERENCE_OPTIONS = [
                       "WARC-Date or the record's date field) as the human reference. 2022-11-30, ChatGPT's "
                       "public release, is the usual choice. Default: off."),
     click.option("--reference-limit", default=5000, show_default=True, type=click.IntRange(1),
-                 help="Reference documents scored at most: a uniform sample by hash of id and position. 299 "
-                      "judgeable ones are the fewest that can show a 1% flagged rate at 95% confidence."),
+                 help="Reference documents scored at most, from the --human-reference files and as many from "
+                      "the inputs dated before --reference-before: a uniform sample by hash of id and position. "
+                      "299 judgeable ones are the fewest that can show a 1% flagged rate at 95% confidence."),
 ]
 
 
