@@ -18,11 +18,13 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
 from filters.report import quantification as q
 from filters.report.load import RunData
+from filters.store.state import CALIBRATION_DIR
 
 # The headline method and its interval, chosen by scripts/simulate_prevalence.py (README, "How good is the
 # estimate"): on corpora of held-out sources with a generator the components never saw, the median sweep
@@ -68,7 +70,9 @@ class Components:
 def _checked_file(run: RunData, entry: dict | None, what: str, warnings: list[str]):
     if not entry or not entry.get("path"):
         return None
-    path = run.path / entry["path"]
+    # Only a file name taken from the manifest, under the run's own calibration folder: a path in a
+    # manifest (absolute, or with "..") must not make the report read a file outside the run.
+    path = run.path / CALIBRATION_DIR / Path(str(entry["path"])).name
     if not path.is_file():
         warnings.append(f"{what} ({entry['path']}) is missing from the run: the estimate cannot use it")
         return None

@@ -165,3 +165,18 @@ def test_with_reference_before_the_share_is_of_the_documents_after_that_day(tmp_
     prevalence = build_report([tmp_path / "out"], with_plots=False).data["prevalence"]
     assert prevalence["n_whole_distribution"] == 600 and "on or after 2022-11-30" in prevalence["population_whole_distribution"]
     assert prevalence["ci_low"] <= machine.mean() <= prevalence["ci_high"]
+
+
+def test_component_paths_in_the_manifest_cannot_point_outside_the_run(mixture, tmp_path):
+    root = mixture[0]
+    copy = tmp_path / "run"
+    shutil.copytree(root / "plain", copy)
+    manifest = json.loads((copy / "manifest.json").read_text())
+    outside = tmp_path / "elsewhere.npz"
+    shutil.copy(copy / "calibration" / "held_out_scores.npz", outside)
+    (copy / "calibration" / "held_out_scores.npz").unlink()
+    manifest["calibration"]["model_scores"]["path"] = str(outside)
+    (copy / "manifest.json").write_text(json.dumps(manifest))
+    prevalence = build_report([copy], with_plots=False).data["prevalence"]
+    assert prevalence["headline_method"] == "classify_and_count"
+    assert any("missing from the run" in w for w in prevalence["warnings"])
