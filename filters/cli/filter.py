@@ -215,17 +215,6 @@ was not the shipped one; a different model is refused), in the precision RUN's m
 """
 
 
-def _run_precision(run_dir) -> str:
-    """The reference LM precision a finished run used (bf16 when its manifest names none)."""
-    from pathlib import Path
-
-    from filters.store.atomic import read_json
-
-    manifest = read_json(Path(run_dir) / "manifest.json") or {}
-    precision = (manifest.get("model") or {}).get("precision") or "bf16"
-    return precision if isinstance(precision, str) else "bf16"
-
-
 @click.command("rethreshold", help=RETHRESHOLD_HELP, no_args_is_help=True)
 @click.argument("run_dir", metavar="RUN", type=click.Path(exists=True, file_okay=False))
 @click.option("--suspect", type=click.FloatRange(0, 1), default=None,
@@ -250,9 +239,8 @@ def rethreshold_command(run_dir, suspect, ground, out, human_reference, referenc
     from filters.pipeline.readers import InputError
 
     reference = reference_spec(human_reference, reference_before, reference_limit, suspect)
-    # --human-reference files are scored in the precision the run used (its manifest's model says).
-    loader = DetectorLoader(model_dir=model_dir, reference_model=reference_model, device=device,
-                            precision=_run_precision(run_dir))
+    # rethreshold sets the run's own token cap and precision on it.
+    loader = DetectorLoader(model_dir=model_dir, reference_model=reference_model, device=device)
     try:
         with _run_errors(out):
             manifest = rethreshold(run_dir, out, suspect=suspect, ground=ground, restart=restart,

@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Iterable, Iterator
 
 from detector.decision import CHEAP_STAGE, LM_STAGE, Thresholds, judgeable
+from detector.reference_lm import sha256_file
 from detector.thresholds import corpus_suspect, min_reference_size, reference_flagged
 from filters.document import Document
 from filters.pipeline.near_duplicates import ClusterAnnotator, ClusterTable, SignatureStore
@@ -265,11 +266,17 @@ def load_reference(out: Path, fingerprint: str) -> dict | None:
 
 
 def store_reference(out: Path, fingerprint: str, reference: dict) -> dict:
-    """Writes reference_scores.json; returns its path (relative to OUT) and SHA-256 for the manifest."""
+    """Writes reference_scores.json; returns reference_scores_entry."""
     path = calibration_dir(out) / REFERENCE_SCORES
     path.parent.mkdir(parents=True, exist_ok=True)
     write_json(path, {"fingerprint": fingerprint, **reference})
-    return {"path": f"{CALIBRATION_DIR}/{REFERENCE_SCORES}", "sha256": _sha256(path)}
+    return reference_scores_entry(out)
+
+
+def reference_scores_entry(out: Path) -> dict:
+    """reference_scores.json's path (relative to OUT) and SHA-256, for the manifest."""
+    return {"path": f"{CALIBRATION_DIR}/{REFERENCE_SCORES}",
+            "sha256": sha256_file(calibration_dir(out) / REFERENCE_SCORES)}
 
 
 def copy_model_scores(model_dir: Path | None, out: Path) -> dict | None:
@@ -282,11 +289,5 @@ def copy_model_scores(model_dir: Path | None, out: Path) -> dict | None:
     target = calibration_dir(out) / MODEL_SCORES
     target.parent.mkdir(parents=True, exist_ok=True)
     return {"path": f"{CALIBRATION_DIR}/{MODEL_SCORES}", "sha256": copy_file(source, target)["sha256"]}
-
-
-def _sha256(path: Path) -> str:
-    from detector.reference_lm import sha256_file
-
-    return sha256_file(path)
 
 

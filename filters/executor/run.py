@@ -19,7 +19,7 @@ from filters.pipeline.near_duplicates import MinHashClusterer, SignatureStore
 from detector.progress import Progress
 from filters.pipeline.readers import expand_inputs
 from filters.executor.reference import (ReferenceSpec, calibrate, copy_model_scores, load_reference,
-                                        score_reference, store_reference)
+                                        reference_scores_entry, score_reference, store_reference)
 from filters.executor.settings import FilterSettings
 from filters.store.state import RunState
 
@@ -142,7 +142,9 @@ def _calibrate_on_reference(reference: ReferenceSpec, sources, signed: dict[int,
         scores = score_reference(reference, sources, settings, detector, model_thresholds,
                                  SignatureStore(state.minhash_dir, settings.minhash),
                                  {index: record["signed"] for index, record in signed.items()}, progress)
-    stored = store_reference(out, identity["fingerprint"], scores)
+        stored = store_reference(out, identity["fingerprint"], scores)
+    else:  # scored by an earlier attempt of this run: kept as written
+        stored = reference_scores_entry(out)
     thresholds, record = calibrate(model_thresholds, scores)
     record["reference"]["scores"] = stored
     if not record["applied"]:

@@ -15,13 +15,14 @@ The corpus is the documents the components describe: scored, in a supported lang
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from detector.decision import Thresholds, judgeable
+from detector.reference_lm import sha256_file
 from filters.report import quantification as q
 from filters.report.load import RunData
 from filters.store.state import CALIBRATION_DIR
@@ -76,7 +77,7 @@ def _checked_file(run: RunData, entry: dict | None, what: str, warnings: list[st
     if not path.is_file():
         warnings.append(f"{what} ({entry['path']}) is missing from the run: the estimate cannot use it")
         return None
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    digest = sha256_file(path)
     if entry.get("sha256") and digest != entry["sha256"]:
         warnings.append(f"{what} ({entry['path']}) differs from the file the manifest names (SHA-256 "
                         f"{digest[:12]}… against {entry['sha256'][:12]}…): not used")
@@ -84,7 +85,8 @@ def _checked_file(run: RunData, entry: dict | None, what: str, warnings: list[st
     return path
 
 
-def load_components(run: RunData, judged_language: set[str], min_tokens: int) -> Components:
+def load_components(run: RunData, thresholds: Thresholds) -> Components:
+    """The run's components; `thresholds` decide which reference documents are judged."""
     calibration = run.manifest.get("calibration") or {}
     components = Components()
     model_path = _checked_file(run, calibration.get("model_scores"), "the model's held-out scores", components.warnings)
@@ -99,8 +101,7 @@ def load_components(run: RunData, judged_language: set[str], min_tokens: int) ->
     if reference_path is not None:
         documents = json.loads(reference_path.read_text(encoding="utf-8"))["documents"]
         components.reference = np.array([d["p_machine"] for d in documents
-                                         if d["language"] in judged_language and d["n_tokens"] >= min_tokens],
-                                        dtype=float)
+                                         if judgeable(d["language"], d["n_tokens"], thresholds)], dtype=float)
         if components.reference.size >= MIN_COMPONENT:
             components.human = components.reference
         else:
@@ -134,9 +135,8 @@ def whole_distribution(corpus: np.ndarray, components: Components, seed: int, n_
         estimate, replicates = q.bootstrap_draws(estimator, corpus, components.human, components.machine, n_boot, seed,
                                                  machine_groups=components.machine_groups,
                                                  component_seed=COMPONENT_SEED)
-        low, high = np.quantile(replicates, [(1 - q.LEVEL) / 2, 1 - (1 - q.LEVEL) / 2])
-        methods[name] = {"estimate": estimate, "ci_low": float(min(low, estimate)), "ci_high": float(max(high, estimate)),
-                         "level": q.LEVEL, "method": description}
+        low, high = q.percentile_interval(estimate, replicates)
+        methods[name] = {"estimate": estimate, "ci_low": low, "ci_high": high, "level": q.LEVEL, "method": description}
         if name == HEADLINE:
             draws = replicates
     spread = max(m["estimate"] for m in methods.values()) - min(m["estimate"] for m in methods.values())

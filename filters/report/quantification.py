@@ -295,9 +295,15 @@ def bootstrap_interval(estimator: Estimator, corpus_scores, human_scores, machin
         raise ValueError("level must be between 0 and 1")
     estimate, draws = bootstrap_draws(estimator, corpus_scores, human_scores, machine_scores, n_boot, seed,
                                       vectorised=vectorised, machine_groups=machine_groups, **estimator_kwargs)
+    return (estimate, *percentile_interval(estimate, draws, level))
+
+
+def percentile_interval(estimate: float, draws, level: float = LEVEL) -> tuple[float, float]:
+    """(low, high): the percentile interval of bootstrap replicates at `level`, widened to contain the
+    estimate if the percentiles happen not to."""
     tail = (1 - level) / 2
     low, high = np.quantile(draws, [tail, 1 - tail])
-    return estimate, float(min(low, estimate)), float(max(high, estimate))
+    return float(min(low, estimate)), float(max(high, estimate))
 
 
 def bootstrap_draws(estimator: Estimator, corpus_scores, human_scores, machine_scores, n_boot: int = N_BOOT,

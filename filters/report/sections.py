@@ -8,6 +8,7 @@ from datetime import date
 
 import numpy as np
 
+from detector.decision import Thresholds
 from filters.report import breakdown
 from filters.report.components import HEADLINE, load_components, lower_bound, whole_distribution
 from filters.document import PARTITIONS, QUARANTINE, SCORED_PARTITIONS, SUSPECTED, UNCERTAIN
@@ -174,7 +175,7 @@ def _with_whole_distribution(run: RunData, result: dict, rng: np.random.Generato
     thresholds = thresholds_of(run)
     languages = set(thresholds.get("supported_languages") or ["en"])
     min_tokens = int(thresholds.get("min_tokens") or 0)
-    components = load_components(run, languages, min_tokens)
+    components = load_components(run, Thresholds.from_dict(thresholds))
     result["classify_and_count"] = {k: result[k] for k in ("estimate", "ci_low", "ci_high", "level", "method",
                                                            "meaning", "warnings", "flag_rule")}
     result.update(components=components.described, methods={}, lower_bound=None, headline_method="classify_and_count")
