@@ -229,6 +229,9 @@ def main(max_machine_grounded, max_human_flagged, confidence, cascade_auroc_loss
         "reference_model_id": source.model_id,
         "reference_model_hash": source.sha256,
         "token_cap": token_cap,
+        # How held_out_scores.npz was scored (scripts/extract_lm_outputs.py runs the LM in bf16): the report
+        # warns when a run scores otherwise, since its score distributions then differ from these.
+        "held_out_scores": {"token_cap": token_cap, "precision": "bf16", "reference_model_hash": source.sha256},
         # p_machine is Platt-calibrated with class-balanced weights: a probability under equal priors.
         "p_machine_prior": 0.5,
         "thresholds": {"suspect": suspect, "ground": ground, "overwhelming": max(0.995, suspect),

@@ -32,6 +32,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import heapq
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Iterator
@@ -288,6 +289,25 @@ def copy_model_scores(model_dir: Path | None, out: Path) -> dict | None:
         return None
     target = calibration_dir(out) / MODEL_SCORES
     target.parent.mkdir(parents=True, exist_ok=True)
-    return {"path": f"{CALIBRATION_DIR}/{MODEL_SCORES}", "sha256": copy_file(source, target)["sha256"]}
+    entry = {"path": f"{CALIBRATION_DIR}/{MODEL_SCORES}", "sha256": copy_file(source, target)["sha256"]}
+    measured_with = held_out_scores_measured_with(Path(model_dir))
+    if measured_with:
+        entry["measured_with"] = measured_with
+    return entry
+
+
+def held_out_scores_measured_with(model_dir: Path) -> dict:
+    """How the model's held-out scores were computed (token cap, reference-LM precision and hash), from
+    its model.json: a run scored otherwise has other score distributions, and the report says so.
+    Models trained before model.json named it were scored in bf16 at the model's own token cap."""
+    try:
+        metadata = json.loads((model_dir / "model.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    stated = metadata.get("held_out_scores") or {}
+    measured = {"token_cap": stated.get("token_cap", metadata.get("token_cap")),
+                "precision": stated.get("precision", "bf16"),
+                "reference_model_hash": stated.get("reference_model_hash", metadata.get("reference_model_hash"))}
+    return {k: v for k, v in measured.items() if v is not None}
 
 

@@ -96,6 +96,8 @@ def load_components(run: RunData, thresholds: Thresholds) -> Components:
             components.machine = np.asarray(stored["machine"], dtype=float)
             if "machine_source" in stored.files:
                 components.machine_groups = np.asarray(stored["machine_source"]).astype(str)
+        components.warnings.extend(scoring_mismatch(run.manifest.get("model") or {},
+                                                    calibration["model_scores"].get("measured_with") or {}))
     reference = calibration.get("reference") or {}
     reference_path = _checked_file(run, reference.get("scores"), "the human reference's scores", components.warnings)
     if reference_path is not None:
@@ -121,6 +123,25 @@ def load_components(run: RunData, thresholds: Thresholds) -> Components:
                             if components.machine is not None else "none"},
     }
     return components
+
+
+def scoring_mismatch(run_model: dict, measured_with: dict) -> list[str]:
+    """Why the model's held-out scores may not describe this run's scores: it was scored at another token
+    cap, in another precision or with another reference LM than they were (each shifts the score
+    distributions, so the machine component, and the human one without a reference, would not match)."""
+    differences = []
+    for key, what in (("token_cap", "token cap"), ("precision", "precision")):
+        ran, measured = run_model.get(key) or ("bf16" if key == "precision" else None), measured_with.get(key)
+        if ran is not None and measured is not None and ran != measured:
+            differences.append(f"{what} {ran} (the held-out scores: {measured})")
+    ran_lm, measured_lm = run_model.get("reference_model_hash"), measured_with.get("reference_model_hash")
+    if ran_lm and measured_lm and ran_lm != measured_lm:
+        differences.append(f"reference LM {str(ran_lm)[:12]}… (the held-out scores: {str(measured_lm)[:12]}…)")
+    if not differences:
+        return []
+    return [f"this run was scored with {', '.join(differences)}: the model's held-out score distributions may "
+            "not match its scores, so the whole-distribution estimate may be biased; a human reference "
+            "scored in the same run removes that doubt for the human component"]
 
 
 def upper_quantile(n_reference: int) -> float:

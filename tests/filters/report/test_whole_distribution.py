@@ -180,3 +180,30 @@ def test_component_paths_in_the_manifest_cannot_point_outside_the_run(mixture, t
     prevalence = build_report([copy], with_plots=False).data["prevalence"]
     assert prevalence["headline_method"] == "classify_and_count"
     assert any("missing from the run" in w for w in prevalence["warnings"])
+
+
+def test_a_run_scored_otherwise_than_the_held_out_scores_is_warned_about(mixture, tmp_path):
+    root = mixture[0]
+    copy = tmp_path / "run"
+    shutil.copytree(root / "plain", copy)
+    manifest = json.loads((copy / "manifest.json").read_text())
+    assert manifest["model"]["token_cap"] == 512
+    for measured_with, warned in (({"token_cap": 512, "precision": "bf16"}, False),
+                                  ({"token_cap": 256, "precision": "bf16"}, True),
+                                  ({"token_cap": 512, "precision": "int8"}, True)):
+        manifest["calibration"]["model_scores"]["measured_with"] = measured_with
+        (copy / "manifest.json").write_text(json.dumps(manifest))
+        warnings = build_report([copy], with_plots=False).data["prevalence"]["warnings"]
+        assert any("may not match its scores" in w for w in warnings) is warned, (measured_with, warnings)
+
+
+def test_the_held_out_scores_carry_how_they_were_scored(tmp_path):
+    from filters.executor.reference import copy_model_scores
+
+    model_dir = tmp_path / "model"
+    model_dir.mkdir()
+    np.savez(model_dir / "held_out_scores.npz", human=np.zeros(3), machine=np.ones(3))
+    assert "measured_with" not in copy_model_scores(model_dir, tmp_path / "out1")
+    (model_dir / "model.json").write_text(json.dumps({"token_cap": 256, "reference_model_hash": "ab" * 32}))
+    entry = copy_model_scores(model_dir, tmp_path / "out2")
+    assert entry["measured_with"] == {"token_cap": 256, "precision": "bf16", "reference_model_hash": "ab" * 32}
