@@ -260,9 +260,14 @@ def calibration_dir(out: Path) -> Path:
     return Path(out) / CALIBRATION_DIR
 
 
-def load_reference(out: Path, fingerprint: str) -> dict | None:
-    """The reference scores a previous attempt of this same run stored, if any."""
-    stored = read_json(calibration_dir(out) / REFERENCE_SCORES)
+def load_reference(out: Path, fingerprint: str, sha256: str | None) -> dict | None:
+    """The reference scores a previous attempt of this same run stored, if any: only the very file that
+    attempt wrote (its SHA-256, kept in the run's state, must match), so that a file edited or replaced
+    since is scored again rather than trusted for the fingerprint written inside it."""
+    path = calibration_dir(out) / REFERENCE_SCORES
+    if not sha256 or not path.is_file() or sha256_file(path) != sha256:
+        return None
+    stored = read_json(path)
     return stored if isinstance(stored, dict) and stored.get("fingerprint") == fingerprint else None
 
 

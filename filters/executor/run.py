@@ -137,7 +137,7 @@ def _calibrate_on_reference(reference: ReferenceSpec, sources, signed: dict[int,
     from detector.decision import Thresholds
 
     model_thresholds = Thresholds.from_dict(identity.get("model_thresholds") or identity["thresholds"])
-    scores = load_reference(out, identity["fingerprint"])
+    scores = load_reference(out, identity["fingerprint"], identity.get("reference_scores_sha256"))
     if scores is None:
         scores = score_reference(reference, sources, settings, detector, model_thresholds,
                                  SignatureStore(state.minhash_dir, settings.minhash),
@@ -149,7 +149,8 @@ def _calibrate_on_reference(reference: ReferenceSpec, sources, signed: dict[int,
     record["reference"]["scores"] = stored
     if not record["applied"]:
         print(f"synthsieve: note: {record['reason']}", file=sys.stderr)
-    identity.update(model_thresholds=model_thresholds.to_dict(), thresholds=thresholds.to_dict())
+    identity.update(model_thresholds=model_thresholds.to_dict(), thresholds=thresholds.to_dict(),
+                    reference_scores_sha256=stored["sha256"])
     state.save_identity(identity)
     return thresholds, {**calibration, **record}
 

@@ -139,6 +139,23 @@ def test_a_run_with_a_reference_resumes_and_refuses_another_reference(corpus, tm
     assert "thresholds" not in str(refused.value)  # the stored corpus thresholds are not a difference
 
 
+def test_a_resumed_run_scores_the_reference_again_when_its_stored_scores_were_changed(corpus, tmp_path):
+    spec = ReferenceSpec((str(corpus / "human.jsonl"),))
+    out = tmp_path / "out"
+    first = run_filter([str(corpus / "crawl.jsonl")], out, SETTINGS, detector_loader=FakeDetectorLoader(), reference=spec)
+    stored = out / "calibration" / "reference_scores.json"
+    scores = json.loads(stored.read_text())
+    for document in scores["documents"]:  # same fingerprint inside, every score pushed to the top
+        document["p_machine"] = 0.999
+    stored.write_text(json.dumps(scores))
+    manifest = json.loads((out / "manifest.json").read_text())
+    manifest["status"] = "running"  # as if interrupted after the reference was scored
+    (out / "manifest.json").write_text(json.dumps(manifest))
+    again = run_filter([str(corpus / "crawl.jsonl")], out, SETTINGS, detector_loader=FakeDetectorLoader(), reference=spec)
+    assert again["thresholds"] == first["thresholds"]
+    assert again["calibration"]["reference"]["scores"]["sha256"] == first["calibration"]["reference"]["scores"]["sha256"]
+
+
 def test_rethreshold_scores_human_reference_files_only_with_the_runs_model(corpus, tmp_path):
     plain = tmp_path / "plain"
     run_filter([str(corpus / "crawl.jsonl")], plain, SETTINGS, detector_loader=FakeDetectorLoader())
