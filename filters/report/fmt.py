@@ -72,6 +72,29 @@ def method_rows(prevalence: dict) -> list[list[str]]:
     return rows
 
 
+def prevalence_fact_rows(prevalence: dict) -> list[list[str]]:
+    """The prevalence facts for both renderers, each figure with the population it is of: the headline's
+    documents first (the whole-distribution estimate counts only the documents the thresholds decide on),
+    then the classify-and-count figure's (every scored document, flagged at one cut-off)."""
+    rows = []
+    if prevalence.get("headline_method") not in (None, "classify_and_count"):
+        rows += [["headline: documents counted", num(prevalence.get("n_whole_distribution"))],
+                 ["headline: population", prevalence.get("population_whole_distribution") or "–"],
+                 ["headline: method", prevalence.get("method") or "–"]]
+    counted = prevalence.get("classify_and_count") or prevalence
+    rows += [["classify and count: documents counted", num(prevalence.get("n"))],
+             ["classify and count: flagged", num(prevalence.get("flagged"))],
+             ["classify and count: in suspected_synthetic", num(prevalence.get("flagged_by_decision"))],
+             ["classify and count: TPR (from n_machine)",
+              f"{score(prevalence.get('tpr'))} ({num(prevalence.get('n_machine'))})"],
+             ["classify and count: FPR (from n_human)",
+              f"{score(prevalence.get('fpr'))} ({num(prevalence.get('n_human'))})"],
+             ["classify and count: flag rule", prevalence.get("flag_rule") or "–"],
+             ["classify and count: population", prevalence.get("population") or "–"],
+             ["classify and count: method", counted.get("method") or "–"]]
+    return rows
+
+
 def component_rows(prevalence: dict) -> list[list[str]]:
     return [[name, c["what"], num(c["n"])] for name, c in (prevalence.get("components") or {}).items()]
 

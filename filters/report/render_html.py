@@ -137,11 +137,7 @@ def prevalence_html(sections: dict) -> str:
                    + (f'<p>It rests on {e(p["rests_on"])}.</p>' if p.get("rests_on") else ""))
     else:
         numbers = f'<p class="big">Raw flagged share: <b>{e(fmt.pct(p["raw_flagged_share"]))}</b> (not corrected).</p>'
-    facts = [["documents counted (n)", fmt.num(p["n"])], ["flagged", fmt.num(p["flagged"])],
-             ["in suspected_synthetic", fmt.num(p["flagged_by_decision"])],
-             ["TPR (from n_machine)", f"{fmt.score(p['tpr'])} ({fmt.num(p['n_machine'])})"],
-             ["FPR (from n_human)", f"{fmt.score(p['fpr'])} ({fmt.num(p['n_human'])})"],
-             ["flag rule", p["flag_rule"]], ["population", p["population"]], ["method", p["method"]]]
+    facts = fmt.prevalence_fact_rows(p)
     calibration = sections["documents"]["provenance"].get("calibration")
     calibrated = ""
     if calibration:

@@ -104,10 +104,7 @@ def run_md(sections: dict, plot_dir: str = "plots", with_plots: bool = True) -> 
         out.append(f"**Raw flagged share: {m(fmt.pct(prev['raw_flagged_share']))}** (not corrected).\n\n")
     out += [m(prev["meaning"]), "\n\n", bullets(prev["warnings"] + prev["notes"]), "\n",
             methods_md(prev), calibration_md(prov.get("calibration")),
-            table(["", ""], [["flagged / n", f"{prev['flagged']:,} / {prev['n']:,}"],
-                             ["TPR (n_machine)", f"{fmt.score(prev['tpr'])} ({fmt.num(prev['n_machine'])})"],
-                             ["FPR (n_human)", f"{fmt.score(prev['fpr'])} ({fmt.num(prev['n_human'])})"],
-                             ["flag rule", prev["flag_rule"]], ["method", prev["method"]]]), "\n"]
+            table(["", ""], fmt.prevalence_fact_rows(prev)), "\n"]
     out.append(breakdown_md("By language", sections["by_language"], "shares_by_language" if with_plots else None,
                             plot_dir))
     out.append(breakdown_md("By source", sections["by_source"], "shares_by_source" if with_plots else None, plot_dir))

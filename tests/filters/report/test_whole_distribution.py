@@ -207,3 +207,18 @@ def test_the_held_out_scores_carry_how_they_were_scored(tmp_path):
     (model_dir / "model.json").write_text(json.dumps({"token_cap": 256, "reference_model_hash": "ab" * 32}))
     entry = copy_model_scores(model_dir, tmp_path / "out2")
     assert entry["measured_with"] == {"token_cap": 256, "precision": "bf16", "reference_model_hash": "ab" * 32}
+
+
+def test_the_facts_table_names_the_population_of_each_figure(mixture, tmp_path):
+    from filters.report import write_report
+
+    root = mixture[0]
+    prevalence = build_report([root / "plain"], with_plots=False).data["prevalence"]
+    paths = write_report(build_report([root / "plain"], with_plots=False), tmp_path / "report")
+    for name in ("markdown", "html"):
+        page = paths[name].read_text()
+        for fact in ("headline: documents counted", "headline: population", "classify and count: population", "classify and count: flag rule"):
+            assert fact in page, (name, fact)
+    markdown = paths["markdown"].read_text()
+    assert f"| headline: method | {prevalence['method']}" in markdown
+    assert f"| classify and count: method | {prevalence['classify_and_count']['method'][:40]}" in markdown
