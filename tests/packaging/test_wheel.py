@@ -78,13 +78,16 @@ def test_the_wheel_and_sdist_carry_the_model_and_its_card(built):
             assert wheel.read(f"detector/models/{name}") == (MODELS / name).read_bytes(), name
         metadata = wheel.read(next(n for n in names if n.endswith(".dist-info/METADATA"))).decode()
     assert not any(n.startswith("models/") for n in names), "the model belongs inside the package"
-    assert "License-Expression: Apache-2.0" in metadata
+    assert "License-Expression: Apache-2.0" in metadata and "License-File: LICENSE" in metadata
+    licence = next(n for n in names if n.endswith(".dist-info/licenses/LICENSE"))
+    with zipfile.ZipFile(built["wheel"]) as wheel:
+        assert wheel.read(licence) == (ROOT / "LICENSE").read_bytes()
     assert "Provides-Extra: datatrove" in metadata and "Provides-Extra: test" in metadata
     assert "filters/integrations/datatrove.py" in names and "filters/integrations/hf_datasets.py" in names
     with tarfile.open(built["sdist"]) as sdist:
         members = {Path(*Path(m).parts[1:]).as_posix() for m in sdist.getnames()}
     assert {f"models/{name}" for name in shipped} <= members
-    assert "setup.py" in members
+    assert "setup.py" in members and "LICENSE" in members
 
 
 def test_installed_wheel_loads_its_own_model_outside_the_checkout(installed, tmp_path):
