@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 from detector.evaluation import auroc
 
 # A fold's AUROC is reported only where each class has this many documents: a few say nothing.
