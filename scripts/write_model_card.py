@@ -441,12 +441,14 @@ def known_limits(meta: dict, ev: dict, rows: list[Criterion], plan_size: int | N
                   f"`overwhelming` ({num(t.get('overwhelming'), 4)}).")
     done = training.get("documents_with_lm_outputs")
     command = ev.get("command") or ""
-    limits.append(f"- Partial LM-output extraction: the figures come from the {count(done)} documents whose LM outputs "
-                  "were extracted so far on CPU"
-                  + (f", {pct(done / plan_size)} of the {count(plan_size)} the extraction plan holds"
-                     if done is not None and plan_size else "")
-                  + (", and this run read only the first documents of the plan (`--first`)" if "--first" in command else "")
-                  + "; the remaining documents would change the fits, the thresholds and every figure here.")
+    whole_plan = done is not None and plan_size and done >= plan_size and "--first" not in command
+    if not whole_plan:
+        limits.append(f"- Partial LM-output extraction: the figures come from the {count(done)} documents whose LM outputs "
+                      "were extracted so far on CPU"
+                      + (f", {pct(done / plan_size)} of the {count(plan_size)} the extraction plan holds"
+                         if done is not None and plan_size else "")
+                      + (", and this run read only the first documents of the plan (`--first`)" if "--first" in command else "")
+                      + "; the remaining documents would change the fits, the thresholds and every figure here.")
     unproven = [r for r in rows if r.verdict == "met" and r.bound is not None and r.bound > r.target]
     if unproven:
         limits.append(f"- Met on the measured rate, but the sets are too small to show at most {pct(HUMAN_FLAGGED_TARGET, 0)} "

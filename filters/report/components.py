@@ -30,8 +30,8 @@ from filters.store.state import CALIBRATION_DIR
 # The headline method and its interval, chosen by scripts/simulate_prevalence.py (README, "How good is the
 # estimate"): on corpora of held-out sources with a generator the components never saw, the median sweep
 # with the machine sources resampled in the bootstrap had the lowest error and the best coverage of the
-# methods (MAE 7.1 points, coverage 82%, median width 14 points, with a 300-document reference); the
-# mixture MLE was as good within noise (7.3, 79-81%, 12) and better when the components match.
+# methods (with model synthsieve-v2-20261202T1658Z and a 300-document reference: MAE 8.2 points, coverage
+# 80%, median width 13 points; the mixture MLE and HDy 8.5, 74-75%, 13).
 HEADLINE = "median_sweep"
 METHODS = {
     "mixture": (q.mixture_prevalence, "maximum-likelihood mixture of the human and machine score distributions "

@@ -222,8 +222,8 @@ def _with_whole_distribution(run: RunData, result: dict, rng: np.random.Generato
     if human["from"] == "model":
         result["warnings"].append(
             "no human reference from this crawl: the human component is the model's held-out human text, and on "
-            "simulated corpora of sources it never saw this estimate was off by about 19 points on average, its "
-            "interval covering the truth in about a third of them (README, How good is the prevalence estimate); "
+            "simulated corpora of sources it never saw this estimate was off by about 25 points on average, its "
+            "interval covering the truth in about a quarter of them (README, How good is the prevalence estimate); "
             "run the filter with --reference-before 2022-11-30 or --human-reference for a usable estimate")
     if whole["spread"] > MISFIT_SPREAD:
         result["warnings"].append(
