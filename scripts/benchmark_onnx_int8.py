@@ -15,9 +15,9 @@ measures the second one on the same documents and batches as the shipped bf16 pa
 4. accuracy against bf16: each document's mean token log-likelihood (every LM statistic moves with
    it) and the cosine similarity of the mean-pooled hidden states of layer 20.
 
-Documents: the first --docs English dev documents with at least --cap tokens (as
-scripts/benchmark_throughput.py picks them), so every batch is full and needs no attention mask; only
-whole batches are timed (`docs` in the JSON is how many that is).
+Documents: the first --docs English dev documents with at least --cap tokens (the throughput
+benchmark's: detector.training.data.english_dev_texts), so every batch is full and needs no attention
+mask; only whole batches are timed (`docs` in the JSON is how many that is).
 
     python scripts/benchmark_onnx_int8.py [--docs 48] [--cap 256] [--threads 2] [--out models/benchmark_onnx_int8.json]
 
@@ -129,15 +129,13 @@ def main(docs, cap, threads, repeats, batch_tokens, out):
     import torch
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    # Run as `python scripts/...`: this folder is on the path, and the documents are the throughput benchmark's.
-    from benchmark_throughput import documents_with_at_least
-
     from detector import Detector
+    from detector.training.data import english_dev_texts  # the throughput benchmark's documents
 
     torch.set_num_threads(threads)
     detector = Detector.load(token_cap=cap)
     lm = detector.lm.load()
-    texts = documents_with_at_least(detector, docs, cap)
+    texts = english_dev_texts(lm, docs, cap)
     ids, _ = lm.tokenize(texts)
     # Whole batches only, all of one shape: the traced export may fix shapes it saw (transformers' mask
     # code branches on the batch size), so it is traced on exactly the shape every batch has.

@@ -28,21 +28,6 @@ import time
 import click
 
 
-def documents_with_at_least(detector, n_docs: int, tokens: int) -> list[str]:
-    """The first n English dev documents with at least `tokens` tokens (the same in every worker)."""
-    from detector.training.data import load_split
-
-    texts = []
-    for row in load_split("dev"):
-        if row["language"] == "en" and len(row["text"]) > tokens * 3:
-            texts.append(row["text"])
-    counts = detector.lm.count_tokens(texts)  # counts are capped at token_cap
-    chosen = [t for t, c in zip(texts, counts) if c >= tokens]
-    if len(chosen) < n_docs:
-        raise SystemExit(f"only {len(chosen)} dev documents reach {tokens} tokens")
-    return chosen[:n_docs]
-
-
 def plain_forward(detector, texts) -> float:
     """Seconds for tokenising and the batched forward pass alone, batched as the pipeline batches."""
     import torch
@@ -69,11 +54,12 @@ def measure(cap: int, precision: str, docs: int, repeats: int, batch_tokens: int
     import torch
 
     from detector import Detector
+    from detector.training.data import english_dev_texts
 
     torch.set_num_threads(threads)
     detector = Detector.load(token_cap=cap, compile_statistics=True, precision=precision)
     detector.lm.batch_tokens = batch_tokens
-    texts = documents_with_at_least(detector, docs, cap)
+    texts = english_dev_texts(detector.lm, docs, cap)
     detector.score(texts[:4])  # warm-up: compile, caches, thread pools
     plain_forward(detector, texts[:4])
     forward = min(plain_forward(detector, texts) for _ in range(repeats))

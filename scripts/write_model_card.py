@@ -408,9 +408,6 @@ def main_card(meta: dict, ev: dict | None, bench: dict | None, plan_size: int | 
                 "| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
         for r in bench.get("runs", []):
             peak = r.get("peak_rss_mib")
-            threads, docs_per_s = r.get("threads") or machine.get("threads"), r.get("pipeline_docs_per_s")
-            if r.get("pipeline_core_hours_per_million_docs") is None and threads and docs_per_s:
-                r = {**r, "pipeline_core_hours_per_million_docs": threads * 1e6 / docs_per_s / 3600}
             out.append(f"| {r.get('token_cap')} | {r.get('precision', 'bf16')} | {num(r.get('forward_tokens_per_s'), 0)} | "
                        f"{num(r.get('pipeline_tokens_per_s'), 0)} | {num(r.get('pipeline_docs_per_s'), 2)} | "
                        f"{pct(r.get('pipeline_share_of_forward'))} | "

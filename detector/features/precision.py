@@ -11,6 +11,13 @@ class Int8PrecisionError(ValueError):
     """int8 asked for where it cannot run: a CUDA device, or a model without nn.Linear layers."""
 
 
+def precision_of(provenance: dict) -> str:
+    """The precision a provenance record (a run's manifest `model`, a detector's provenance) names;
+    records written before the precision was recorded were all bf16."""
+    precision = provenance.get("precision")
+    return precision if isinstance(precision, str) and precision else DEFAULT_PRECISION
+
+
 def check_precision(precision: str, device: str | None) -> str:
     """The precision, checked against the device the caller named (None: none named; int8 then takes
     the CPU, even where CUDA is present).

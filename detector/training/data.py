@@ -58,6 +58,17 @@ def benchmark_rows(n_docs: int, seed: int) -> list[dict]:
     return stratified_sample(load_split("dev"), n_docs, keys=("generator", "domain"), seed=seed)
 
 
+def english_dev_texts(lm, n_docs: int, tokens: int) -> list[str]:
+    """The first n_docs English dev documents that reach `tokens` tokens of `lm` (a PerplexityFeatures),
+    so that every document fills the cap: the throughput benchmarks' documents, the same in every worker."""
+    texts = [row["text"] for row in load_split("dev") if row["language"] == "en" and len(row["text"]) > tokens * 3]
+    counts = lm.count_tokens(texts)  # counts are capped at the LM's token_cap
+    chosen = [t for t, c in zip(texts, counts) if c >= tokens]
+    if len(chosen) < n_docs:
+        raise ValueError(f"only {len(chosen)} dev documents reach {tokens} tokens, {n_docs} asked for")
+    return chosen[:n_docs]
+
+
 def extract_in_chunks(extractor, todo: list[dict], chunk: int, store) -> None:
     """Runs the LM over `todo` rows `chunk` at a time, hands each chunk's (rows, results) to `store`
     (which must make them durable: an interrupted run resumes from what was stored), with progress."""

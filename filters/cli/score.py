@@ -12,6 +12,7 @@ from pathlib import Path
 import click
 
 from detector.decision import GROUNDED, SUSPECTED, UNCERTAIN
+from detector.features.precision import DEFAULT_PRECISION
 from detector.inputs import UnreadableInput, decode_document, read_document
 from filters.cli.options import checked_thresholds, model_options
 
@@ -20,7 +21,7 @@ BATCH_TOKENS = click.option("--batch-tokens", type=click.IntRange(64), default=4
 
 
 def load_detector(model_dir, reference_model, token_cap, batch_tokens, suspect, ground, bulk=False,
-                  precision="bf16"):
+                  precision=DEFAULT_PRECISION):
     from detector.detector import Detector
     from filters.executor.detector_loader import DetectorLoader
 

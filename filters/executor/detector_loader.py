@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from detector.features.precision import DEFAULT_PRECISION
+
 
 @dataclass(frozen=True)
 class DetectorLoader:
@@ -13,7 +15,7 @@ class DetectorLoader:
     reference_model: str | None = None
     token_cap: int | None = None  # None: the model's own
     device: str | None = None
-    precision: str = "bf16"  # the reference LM's arithmetic (detector/features/precision.py)
+    precision: str = DEFAULT_PRECISION  # the reference LM's arithmetic (detector/features/precision.py)
 
     def __call__(self):
         try:

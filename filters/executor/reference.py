@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Iterable, Iterator
 
 from detector.decision import CHEAP_STAGE, LM_STAGE, Thresholds, judgeable
+from detector.features.precision import DEFAULT_PRECISION
 from detector.reference_lm import sha256_file
 from detector.thresholds import corpus_suspect, min_reference_size, reference_flagged
 from filters.document import Document
@@ -311,7 +312,7 @@ def held_out_scores_measured_with(model_dir: Path) -> dict:
         return {}
     stated = metadata.get("held_out_scores") or {}
     measured = {"token_cap": stated.get("token_cap", metadata.get("token_cap")),
-                "precision": stated.get("precision", "bf16"),
+                "precision": stated.get("precision", DEFAULT_PRECISION),
                 "reference_model_hash": stated.get("reference_model_hash", metadata.get("reference_model_hash"))}
     return {k: v for k, v in measured.items() if v is not None}
 

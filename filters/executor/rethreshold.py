@@ -17,6 +17,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from detector.decision import LM_STAGE, Thresholds, decide, override_note
+from detector.features.precision import precision_of
 
 from filters.executor.reference import (ReferenceSpec, calibrate, calibration_dir, merged, reference_from_rows,
                                         score_reference, store_reference)
@@ -141,7 +142,7 @@ def _reference_scores(reference: ReferenceSpec, source_out: Path, manifest: dict
             raise RethresholdError("scoring --human-reference needs the model the run used")
         settings = FilterSettings.from_dict(manifest["settings"])
         if hasattr(detector_loader, "token_cap"):  # the run's cap and precision, whatever the model's own are
-            detector_loader = replace(detector_loader, token_cap=settings.token_cap, precision=run_precision(manifest))
+            detector_loader = replace(detector_loader, token_cap=settings.token_cap, precision=precision_of(manifest.get("model") or {}))
         detector = detector_loader()
         # Everything that changes a score must match: the model's artifacts, the reference LM, its token
         # cap and precision (the filter's fingerprint uses the same parts).
@@ -158,12 +159,6 @@ def _reference_scores(reference: ReferenceSpec, source_out: Path, manifest: dict
                 for row in iter_rows(f.path))
         parts.append(reference_from_rows(rows, reference.before, reference.limit))
     return parts[0] if len(parts) == 1 else merged(*parts)
-
-
-def run_precision(manifest: dict) -> str:
-    """The reference LM precision a finished run used (bf16 when its manifest names none)."""
-    precision = (manifest.get("model") or {}).get("precision") or "bf16"
-    return precision if isinstance(precision, str) else "bf16"
 
 
 def _carry_calibration(source_out: Path, out: Path, calibration: dict, scores: dict | None, fingerprint: str) -> dict:

@@ -17,6 +17,7 @@ from collections import Counter
 from dataclasses import dataclass, fields
 from pathlib import Path
 
+from detector.features.precision import DEFAULT_PRECISION, precision_of
 from filters.document import NO_TEXT, Document
 from filters.executor.detector_loader import DetectorLoader
 from filters.executor.settings import FilterSettings
@@ -52,7 +53,7 @@ class SynthsieveOptions:
     reference_model: str | None = None
     token_cap: int | None = None
     device: str | None = None
-    precision: str = "bf16"
+    precision: str = DEFAULT_PRECISION
     suspect: float | None = None
     ground: float | None = None
     full: bool = _FILTER_DEFAULTS.full
@@ -116,7 +117,7 @@ def model_record(provenance: dict, thresholds) -> dict:
     languages) follows from it and the thresholds."""
     return {"model_id": provenance["model_id"], "model_hash": provenance["model_hash"],
             "reference_model_id": provenance["reference_model_id"], "token_cap": provenance["token_cap"],
-            "precision": provenance.get("precision", "bf16"), "ground": float(thresholds.ground), "suspect": float(thresholds.suspect)}
+            "precision": precision_of(provenance), "ground": float(thresholds.ground), "suspect": float(thresholds.suspect)}
 
 
 class Annotator:

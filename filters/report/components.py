@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from detector.decision import Thresholds, judgeable
+from detector.features.precision import precision_of
 from detector.reference_lm import sha256_file
 from filters.report import quantification as q
 from filters.report.load import RunData
@@ -130,8 +131,8 @@ def scoring_mismatch(run_model: dict, measured_with: dict) -> list[str]:
     cap, in another precision or with another reference LM than they were (each shifts the score
     distributions, so the machine component, and the human one without a reference, would not match)."""
     differences = []
-    for key, what in (("token_cap", "token cap"), ("precision", "precision")):
-        ran, measured = run_model.get(key) or ("bf16" if key == "precision" else None), measured_with.get(key)
+    for what, ran, measured in (("token cap", run_model.get("token_cap"), measured_with.get("token_cap")),
+                                ("precision", precision_of(run_model), measured_with.get("precision"))):
         if ran is not None and measured is not None and ran != measured:
             differences.append(f"{what} {ran} (the held-out scores: {measured})")
     ran_lm, measured_lm = run_model.get("reference_model_hash"), measured_with.get("reference_model_hash")

@@ -14,6 +14,7 @@ from collections import Counter
 from pathlib import Path
 
 from detector.reference_lm import sha256_file
+from detector.features.precision import DEFAULT_PRECISION, precision_of
 
 from filters.store.atomic import read_json, write_json
 from filters.pipeline.readers import file_problem
@@ -68,8 +69,8 @@ def model_identity(provenance: dict) -> dict:
     identity = {k: provenance.get(k) for k in keys}
     # The LM's arithmetic changes scores too. bf16, the default, is left out, so that runs scored before
     # the precision was recorded keep their fingerprint; an int8 run has another one.
-    precision = provenance.get("precision") or "bf16"
-    if precision != "bf16":
+    precision = precision_of(provenance)
+    if precision != DEFAULT_PRECISION:
         identity["precision"] = precision
     return identity
 

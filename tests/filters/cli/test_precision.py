@@ -13,7 +13,7 @@ from detector.features.precision import Int8PrecisionError
 from filters.cli import cli
 from filters.cli.options import checked_precision
 from filters.executor.detector_loader import DetectorLoader
-from filters.executor.rethreshold import run_precision
+from detector.features.precision import precision_of
 from filters.executor.run import run_filter
 from filters.executor.settings import FilterSettings
 from filters.store.manifest import Manifest, fingerprint, model_identity
@@ -62,7 +62,7 @@ def test_a_run_in_another_precision_is_not_resumed(corpus, tmp_path):
         run_filter([corpus], tmp_path / "out", settings, detector_loader=loader, detector=_Int8Fake())
     run_filter([corpus], tmp_path / "int8", settings, detector_loader=loader, detector=_Int8Fake())
     assert Manifest.load(tmp_path / "int8")["model"]["precision"] == "int8"
-    assert run_precision(Manifest.load(tmp_path / "int8")) == "int8" and run_precision(Manifest.load(tmp_path / "out")) == "bf16"
+    assert precision_of(Manifest.load(tmp_path / "int8")["model"]) == "int8" and precision_of(Manifest.load(tmp_path / "out")["model"]) == "bf16"
 
 
 def test_filter_cli_in_int8_then_bf16_on_the_same_out_is_refused(corpus, tiny_reference_model, tmp_path):
