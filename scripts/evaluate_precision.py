@@ -14,6 +14,7 @@ cap, 256 for the shipped model) on the same documents, with the largest change i
 from __future__ import annotations
 
 import json
+import sys
 import time
 from pathlib import Path
 
@@ -106,7 +107,8 @@ def main(n_docs, seed, caps, precisions, reference_setting, batch_docs, out, dat
     if not rows:
         raise click.UsageError("no labelled rows (text, label human|machine) to score")
     order = [reference_key] + [key for key in grid if key != reference_key]
-    scored, results = {}, {"n_docs": len(rows), "seed": seed, "sample": sample,
+    scored, results = {}, {"command": " ".join(["python", "scripts/evaluate_precision.py", *sys.argv[1:]]),
+                           "n_docs": len(rows), "seed": seed, "sample": sample,
                            "reference": f"{reference_key[0]}@{reference_key[1]}", "settings": []}
     for precision, cap in order:
         click.echo(f"scoring {len(rows)} documents: {precision} at cap {cap}", err=True)

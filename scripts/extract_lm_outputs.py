@@ -9,6 +9,7 @@ of all of them, usable for experiments before the whole plan is done:
 
     python scripts/extract_lm_outputs.py                # the whole plan (about 90 min on 2 idle CPU cores)
     python scripts/extract_lm_outputs.py --limit 2000   # the first 2,000 of it
+    python scripts/extract_lm_outputs.py --limit 6000 --precision int8 --token-cap 128   # for measuring
 """
 
 from __future__ import annotations
@@ -23,12 +24,14 @@ from detector.training.data import LMOutputCache, extract_in_chunks, lm_outputs_
 @click.option("--limit", type=int, default=None, help="Only the first N documents of the plan.")
 @click.option("--chunk", default=128, show_default=True, help="Documents per cache file.")
 @click.option("--token-cap", default=256, show_default=True)
+@click.option("--precision", type=click.Choice(["bf16", "int8"]), default="bf16", show_default=True,
+              help="int8 outputs go to their own cache, for measuring what int8 costs (training uses bf16's).")
 @click.option("--reference-model", default=None)
 @click.option("--seed", default=0, show_default=True)
-def main(limit, chunk, token_cap, reference_model, seed):
+def main(limit, chunk, token_cap, precision, reference_model, seed):
     extractor = PerplexityFeatures(reference_model=reference_model, token_cap=token_cap, compile_statistics=True,
-                                   keep_outputs=True).load()
-    cache = LMOutputCache(lm_outputs_key(extractor.source.sha256, extractor.token_cap))
+                                   keep_outputs=True, precision=precision).load()
+    cache = LMOutputCache(lm_outputs_key(extractor.source.sha256, extractor.token_cap, precision))
     plan = planned_documents(seed)[:limit]
     todo = [row for row in plan if row["id"] not in cache]
     print(f"{len(plan)} planned, {len(todo)} to compute -> {cache.directory}", flush=True)

@@ -5,6 +5,9 @@ Inputs (each written by the command named in the card):
   models/evaluation_v2.json       scripts/train_default_model.py (--report)
   models/benchmark.json           scripts/benchmark_throughput.py --json (optional; marked when measured on
                                   an earlier model)
+  models/precision_dev.json, models/precision_learners_dev.json
+                                  scripts/evaluate_precision.py (optional)
+  models/precision_held_out.json  scripts/evaluate_precision_held_out.py (optional)
 
 The size of the LM-output extraction plan is read from detector.training.data.planned_documents.
 
@@ -187,7 +190,59 @@ def acceptance_rows(ev: dict) -> list[Criterion]:
     return rows
 
 
-def main_card(meta: dict, ev: dict | None, bench: dict | None, plan_size: int | None) -> str:
+# How the precision files are made, for files written before the script recorded its command.
+PRECISION_COMMANDS = {
+    "dev": "python scripts/evaluate_precision.py --n 400 --out models/precision_dev.json",
+    "learners": "python scripts/evaluate_precision.py --data ../shared/data/learners.jsonl --split dev --n 400 "
+                "--caps 128,256 --out models/precision_learners_dev.json",
+}
+
+
+def precision_section(precision: dict, model_id: str | None) -> list[str]:
+    """Accuracy against speed of the reference LM's precision and token cap: the shipped model on dev and
+    the learners' essays (scripts/evaluate_precision.py), and refits on held-out sources
+    (scripts/evaluate_precision_held_out.py); each setting in one row."""
+    dev, learners, held = precision.get("dev"), precision.get("learners"), precision.get("held_out")
+    if not (dev or held):
+        return []
+    def by_setting(result):  # evaluate_precision.py lists its settings; the held-out script keys them
+        settings = (result or {}).get("settings") or []
+        return settings if isinstance(settings, dict) else {f"{s['precision']}@{s['token_cap']}": s for s in settings}
+    dev_s, learners_s, held_s = by_setting(dev), by_setting(learners), by_setting(held)
+    names = sorted({*dev_s, *held_s}, key=lambda n: (int(n.split("@")[1]), n.split("@")[0]))
+    out = ["## Reference-LM precision and token cap", "",
+           "What scoring in int8 or at a shorter token cap costs, with the thresholds unchanged. Dev and learners: "
+           "the shipped model scoring the same documents in each setting"
+           + ("" if not dev or dev.get("model_id") == model_id else f" (measured with `{dev.get('model_id')}`)")
+           + f" (`{(dev or {}).get('command') or PRECISION_COMMANDS['dev']}`; "
+           f"`{(learners or {}).get('command') or PRECISION_COMMANDS['learners']}`). Held out: "
+           + (f"{count(held.get('n_training_rows'))} training rows of the first {count(held.get('n_documents'))} "
+              f"documents of the extraction plan, each source group refit without it on bf16 LM outputs at cap 256 "
+              f"(as the shipped model is) and its documents scored in every setting, thresholds set by the shipped "
+              f"rule on the bf16 scores (`{held.get('command')}`); a smaller model than the shipped one, so compare "
+              "the rows, not the levels." if held else "not measured."), "",
+           "| setting | dev AUROC | dev machine flagged / grounded | dev human flagged | learners dev flagged / grounded "
+           "| held-out AUROC (English judgeable) | held-out machine flagged / grounded | held-out human flagged "
+           "(95% upper bound) | held-out decisions as bf16@256 | largest drop of one source's AUROC |",
+           "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |"]
+    for name in names:
+        d, l, h = dev_s.get(name) or {}, learners_s.get(name) or {}, held_s.get(name) or {}
+        human = h.get("human_flagged") or {}
+        out.append(
+            f"| {name} | {num(d.get('auroc'))} | {pct(get(d, 'shares', 'machine', 'suspected_synthetic'))} / "
+            f"{pct(get(d, 'shares', 'machine', 'grounded'))} | {pct(get(d, 'shares', 'human', 'suspected_synthetic'))} | "
+            f"{pct(get(l, 'shares', 'human', 'suspected_synthetic'))} / {pct(get(l, 'shares', 'human', 'grounded'))} | "
+            f"{num(h.get('auroc'))} ({num(h.get('english_judgeable_auroc'))}) | "
+            f"{pct(get(h, 'shares', 'machine', 'suspected_synthetic'))} / {pct(get(h, 'shares', 'machine', 'grounded'))} | "
+            + (f"{human.get('flagged')} of {count(human.get('n'))} ({pct(human.get('upper_bound'), 2)})" if human else "n/a")
+            + f" | {pct(h.get('decision_agreement_with_reference')) if h else 'n/a'} | "
+            + (f"{100 * drop[1]:.1f} points ({drop[0]})" if (drop := h.get("largest_source_auroc_drop")) else "–")
+            + " |")
+    return out + [""]
+
+
+def main_card(meta: dict, ev: dict | None, bench: dict | None, plan_size: int | None,
+              precision: dict | None = None) -> str:
     ev = ev or {}
     model_id = meta.get("model_id")
     t = meta.get("thresholds") or {}
@@ -415,6 +470,8 @@ def main_card(meta: dict, ev: dict | None, bench: dict | None, plan_size: int | 
                        f"{'n/a' if peak is None else f'{peak:,.0f} MiB'} |")
         out.append("")
 
+    out += precision_section(precision or {}, model_id)
+
     # --- Known limits
     out += ["## Known limits", "", *known_limits(meta, ev, rows, plan_size), ""]
 
@@ -501,7 +558,9 @@ def main(model_dir: Path, evaluation: Path, out: Path) -> None:
     meta = _load(model_dir / "model.json")
     if meta is None:
         raise SystemExit(f"{model_dir / 'model.json'} not found: train with scripts/train_default_model.py")
-    card = main_card(meta, _load(evaluation), _load("benchmark.json"), _plan_size())
+    precision = {"dev": _load("precision_dev.json"), "learners": _load("precision_learners_dev.json"),
+                 "held_out": _load("precision_held_out.json")}
+    card = main_card(meta, _load(evaluation), _load("benchmark.json"), _plan_size(), precision)
     out.write_text(card)
     print(f"wrote {out}")
 

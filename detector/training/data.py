@@ -112,11 +112,13 @@ def planned_documents(seed: int = 0) -> list[dict]:
     return plan
 
 
-def lm_outputs_key(reference_sha256: str, token_cap: int = 512) -> str:
-    """The LM output cache's key: outputs version, statistics version, reference-model hash, token cap."""
+def lm_outputs_key(reference_sha256: str, token_cap: int = 512, precision: str = "bf16") -> str:
+    """The LM output cache's key: outputs version, statistics version, reference-model hash, token cap,
+    and the precision where it is not bf16 (the training data's; int8 outputs are only for measuring)."""
     from detector.features.lm import LM_OUTPUTS_VERSION
 
-    return f"{LM_OUTPUTS_VERSION}-{LM_FEATURE_VERSION}-{reference_sha256[:12]}-cap{token_cap}"
+    suffix = "" if precision == "bf16" else f"-{precision}"
+    return f"{LM_OUTPUTS_VERSION}-{LM_FEATURE_VERSION}-{reference_sha256[:12]}-cap{token_cap}{suffix}"
 
 
 class LMOutputCache:

@@ -102,9 +102,9 @@ def _text_parts(rows: list[dict]) -> tuple[np.ndarray, np.ndarray]:
 
 
 def load_evidence_table(reference_sha256: str, token_cap: int, first: int | None = None,
-                        seed: int = 0) -> EvidenceTable:
+                        seed: int = 0, precision: str = "bf16") -> EvidenceTable:
     """The planned documents (the first `first` of the plan) whose LM outputs are cached."""
-    cache = LMOutputCache(lm_outputs_key(reference_sha256, token_cap))
+    cache = LMOutputCache(lm_outputs_key(reference_sha256, token_cap, precision))
     rows = [r for r in planned_documents(seed)[:first] if r["id"] in cache]
     if not rows:
         raise SystemExit(f"no LM outputs cached under {cache.directory}: run scripts/extract_lm_outputs.py")
@@ -215,6 +215,28 @@ def held_out_p(table: EvidenceTable, fit_idx: np.ndarray, test_idx: np.ndarray, 
 
     torch.set_num_threads(torch_threads)
     return fit_stack(table, fit_idx, test_idx, k=k, seed=seed, sequence_params=sequence_params).p_full[test_idx]
+
+
+def stack_p(fit: StackFit, table: EvidenceTable, idx: np.ndarray) -> np.ndarray:
+    """Calibrated P(machine) of `table`'s rows idx from an already fitted stack. The table may hold the
+    same documents with LM outputs of another setting (precision, token cap): this is how the models,
+    fit on one setting's outputs, score documents whose outputs came from another."""
+    evidence = np.full((len(table.rows), len(EVIDENCE_NAMES)), np.nan)
+    evidence[idx] = _evidence_of(fit.evidence_models, table, idx)
+    return fit.full.predict_proba(full_matrix(table, evidence)[idx])[:, 1]
+
+
+def held_out_p_by_setting(tables: dict, fit_on: str, fit_idx: np.ndarray, test_idx: np.ndarray, k: int, seed: int,
+                          sequence_params: dict | None, torch_threads: int = 1) -> dict[str, np.ndarray]:
+    """One held-out fold scored in every setting: a stack fit on fit_idx of tables[fit_on] (the setting
+    the shipped model is trained in) scores test_idx of each table (name -> EvidenceTable of the same
+    rows in the same order). Runnable in a worker process, like held_out_p."""
+    import torch
+
+    torch.set_num_threads(torch_threads)
+    fit = fit_stack(tables[fit_on], fit_idx, test_idx, k=k, seed=seed, sequence_params=sequence_params)
+    return {name: (fit.p_full[test_idx] if name == fit_on else stack_p(fit, table, test_idx))
+            for name, table in tables.items()}
 
 
 def source_groups(table: EvidenceTable, n_groups: int = 5) -> dict[str, np.ndarray]:

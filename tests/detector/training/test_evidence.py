@@ -76,3 +76,75 @@ def test_lm_evidence_columns_come_from_the_two_models_and_are_nan_without_output
     np.testing.assert_allclose(evidence[:3, 1], sequence.decision_function(tokens[:3]), rtol=1e-6)
     assert np.isnan(evidence[3]).all()
     assert lm_evidence_scores([], probe, sequence).shape == (0, len(LM_EVIDENCE_NAMES))
+
+
+class _ConstantStyle:
+    """Stands in for the fastText style model, which needs real text: the tests below are about the LM views."""
+
+    def predict_proba(self, texts):
+        return np.full((len(texts), 2), 0.5)
+
+
+def _lm_table(n=160, seed=0):
+    rng = np.random.default_rng(seed)
+    y = np.arange(n) % 2
+    hidden = rng.normal(size=(n, 2, len(POOLED_LAYERS), 8)).astype(np.float16)
+    hidden[y == 1, 0] += 0.8
+    tokens = [(rng.normal(size=(4, 40)) + 0.5 * label).astype(np.float16) for label in y]
+    stats = rng.normal(size=(n, 12)) + 0.5 * y[:, None]
+    rows = [{"id": f"d{i}", "text": "", "source": f"s{i % 4}/x", "set": "train:all",
+             "label": "machine" if y[i] else "human", "generator": "gpt-4" if y[i] else "human"} for i in range(n)]
+    return EvidenceTable(rows=rows, y=y, sets=np.array(["train:all"] * n, dtype=object),
+                         language=np.array(["en"] * n, dtype=object), n_tokens=np.full(n, 100), stats=stats,
+                         hidden=hidden_probe_inputs(hidden), tokens=tokens, text_parts=rng.normal(size=(n, 5)))
+
+
+def _fitted_stack(table):
+    from detector.training.evidence import EvidenceModels, StackFit, _evidence_of, full_matrix
+    from detector.training.table import fit_calibrated
+
+    everything = np.arange(len(table.rows))
+    models = EvidenceModels(style=_ConstantStyle(), probe=HiddenStateProbe().fit(table.hidden, table.y),
+                            sequence=TokenSequenceModel(epochs=1, max_len=48).fit(table.tokens, table.y))
+    evidence = _evidence_of(models, table, everything)
+    full = fit_calibrated(full_matrix(table, evidence), table.y, table.rows, everything, kind="boosted")
+    p = full.predict_proba(full_matrix(table, evidence))[:, 1]
+    return StackFit(models, full, None, evidence, p, np.full(len(p), np.nan))
+
+
+def test_a_fitted_stack_scores_another_settings_outputs_row_by_row():
+    """stack_p: the models fit on one setting's LM outputs score the same documents with another's (how
+    scripts/evaluate_precision_held_out.py measures int8 and shorter caps on held-out sources)."""
+    import dataclasses
+
+    from detector.training.evidence import stack_p
+
+    table = _lm_table()
+    fit = _fitted_stack(table)
+    idx = np.arange(0, 160, 3)
+    np.testing.assert_allclose(stack_p(fit, table, idx), fit.p_full[idx], rtol=1e-9)  # same outputs, same p
+    # Another setting's outputs: rows 0-9 get another document's LM outputs, the rest are unchanged.
+    swap = np.arange(10)
+    donor = swap + 1  # a row of the other class
+    stats, hidden, tokens = table.stats.copy(), table.hidden.copy(), list(table.tokens)
+    stats[swap], hidden[swap] = table.stats[donor], table.hidden[donor]
+    for i, j in zip(swap, donor):
+        tokens[i] = table.tokens[j]
+    other = dataclasses.replace(table, stats=stats, hidden=hidden, tokens=tokens)
+    everything = np.arange(160)
+    p_other = stack_p(fit, other, everything)
+    np.testing.assert_allclose(p_other[10:], fit.p_full[10:], rtol=1e-9)
+    # The swapped rows move towards the class of the document whose outputs they took: human rows
+    # (even) took a machine document's outputs, machine rows (odd) a human one's.
+    moved = p_other[swap] - fit.p_full[swap]
+    assert moved[table.y[swap] == 0].mean() > 0.05 and moved[table.y[swap] == 1].mean() < -0.05
+
+
+def test_int8_lm_outputs_are_cached_apart_from_the_training_outputs():
+    from detector.training.data import lm_outputs_key
+
+    bf16 = lm_outputs_key("ab" * 32, 256)
+    assert lm_outputs_key("ab" * 32, 256, "bf16") == bf16  # the training cache keeps its name
+    assert bf16.endswith("-cap256")
+    assert lm_outputs_key("ab" * 32, 256, "int8") == bf16 + "-int8"
+    assert lm_outputs_key("ab" * 32, 128, "int8") != lm_outputs_key("ab" * 32, 256, "int8")
