@@ -16,7 +16,9 @@ source stored beside each score. The suspect cut-off is thresholds.suspect of mo
 
 One replicate (share pi, replicate r):
 - Sources. A human "corpus source" s_h (any source with at least --min-human-source human scores)
-  and a machine "corpus source" s_m (at least --min-machine-source machine scores). All (s_h, s_m)
+  and a machine "corpus source" s_m (at least --min-machine-source machine scores; with
+  --machine-sources-per-corpus k > 1, k such sources, each with the k - 1 after it in name order,
+  sharing the machine part equally, and all k left out of the "unseen generator" component). All (s_h, s_m)
   pairs are shuffled once with --seed and replicate r uses pair r mod #pairs, the same pair at every
   share, so with 100 replicates and 10 x 10 eligible sources each pair is used once per share.
   s_h may equal s_m (a benchmark's own human and machine halves).
@@ -96,6 +98,7 @@ CLASSIFY_AND_COUNT = "classify-and-count (Rogan-Gladen)"
 METHODS = (*ESTIMATORS, *GROUPED, CLASSIFY_AND_COUNT)
 WITHOUT_REFERENCE = "without reference"
 UNSEEN, SEEN = "unseen generator", "seen generator"
+SOURCE_JOIN = "+"  # several machine sources of one corpus, in a pair's machine side
 INTERVALS = {
     **{name: "percentile bootstrap (quantification.bootstrap_interval) over corpus, human and machine samples"
        for name in ESTIMATORS},
@@ -142,6 +145,7 @@ class Settings:
     excess_quantiles: tuple[float, ...] = (0.95, 0.99)
     level: float = 0.95
     seed: int = 0
+    machine_sources_per_corpus: int = 1
 
     def __post_init__(self):
         if not self.reference_sizes or min(self.reference_sizes) < 2:
@@ -150,6 +154,8 @@ class Settings:
             raise ValueError("shares must lie in [0, 1)")
         if self.n_corpus < 10 or self.replicates < 1:
             raise ValueError("need n_corpus >= 10 and at least one replicate")
+        if self.machine_sources_per_corpus < 1:
+            raise ValueError("a corpus needs at least one machine source")
 
 
 @dataclass
@@ -201,22 +207,30 @@ class Corpus:
     references: dict[int, np.ndarray]  # reference size -> indices into HeldOutScores.human
 
 
+def machine_members(s_m: str) -> list[str]:
+    """The machine sources of a corpus: one, or several joined by '+' (--machine-sources-per-corpus)."""
+    return s_m.split(SOURCE_JOIN)
+
+
 def build_corpus(scores: HeldOutScores, settings: Settings, share: float, pair: tuple[str, str],
                  rng: np.random.Generator) -> Corpus:
-    """One corpus and its human references (disjoint from it), as the module docstring describes."""
+    """One corpus and its human references (disjoint from it), as the module docstring describes. With
+    several machine sources, the machine part is split between them in equal parts (so the smallest
+    one limits its size)."""
     s_h, s_m = pair
     human_index = np.flatnonzero(scores.human_source == s_h)
-    machine_index = np.flatnonzero(scores.machine_source == s_m)
     human_order = human_index[rng.permutation(human_index.size)]
-    machine_order = machine_index[rng.permutation(machine_index.size)]
+    members = [np.flatnonzero(scores.machine_source == m) for m in machine_members(s_m)]
+    members = [index[rng.permutation(index.size)] for index in members]
     reserve = min(settings.reference_sizes[0], human_index.size // 2)
-    n_human, n_machine = corpus_sizes(settings.n_corpus, share, human_index.size - reserve, machine_index.size)
+    n_human, n_machine = corpus_sizes(settings.n_corpus, share, human_index.size - reserve,
+                                      len(members) * min(index.size for index in members))
+    parts = [n_machine // len(members) + (j < n_machine % len(members)) for j in range(len(members))]
+    machine_index = np.concatenate([index[:n] for index, n in zip(members, parts)])
     left = human_order[n_human:]
-    return Corpus(scores=np.concatenate([scores.human[human_order[:n_human]],
-                                         scores.machine[machine_order[:n_machine]]]),
+    return Corpus(scores=np.concatenate([scores.human[human_order[:n_human]], scores.machine[machine_index]]),
                   truth=n_machine / (n_human + n_machine), human_index=human_order[:n_human],
-                  machine_index=machine_order[:n_machine],
-                  references={size: left[:size] for size in settings.reference_sizes})
+                  machine_index=machine_index, references={size: left[:size] for size in settings.reference_sizes})
 
 
 def one_replicate(scores: HeldOutScores, suspect: float, settings: Settings, share: float, pair: tuple[str, str],
@@ -227,10 +241,9 @@ def one_replicate(scores: HeldOutScores, suspect: float, settings: Settings, sha
     corpus, truth = drawn.scores, drawn.truth
     humans = {reference_label(size): scores.human[index] for size, index in drawn.references.items()}
     humans[WITHOUT_REFERENCE] = scores.human[scores.human_source != s_h]
-    machines = {UNSEEN: scores.machine[scores.machine_source != s_m],
-                SEEN: np.delete(scores.machine, drawn.machine_index)}
-    machine_groups = {UNSEEN: scores.machine_source[scores.machine_source != s_m],
-                      SEEN: np.delete(scores.machine_source, drawn.machine_index)}
+    unseen = ~np.isin(scores.machine_source, machine_members(s_m))
+    machines = {UNSEEN: scores.machine[unseen], SEEN: np.delete(scores.machine, drawn.machine_index)}
+    machine_groups = {UNSEEN: scores.machine_source[unseen], SEEN: np.delete(scores.machine_source, drawn.machine_index)}
     flagged = int(np.sum(corpus >= suspect))
 
     def seed() -> int:
@@ -278,10 +291,18 @@ def one_replicate(scores: HeldOutScores, suspect: float, settings: Settings, sha
 
 
 def source_pairs(scores: HeldOutScores, settings: Settings) -> list[tuple[str, str]]:
+    """Every (human source, machine source) pair in a seeded order. With k machine sources per corpus,
+    the machine side is k sources joined by '+': each eligible source with the k - 1 after it, in name
+    order, cyclically (as many machine sides as sources, each source in k of them)."""
     human_sources = scores.sources("human", settings.min_human_source)
     machine_sources = scores.sources("machine", settings.min_machine_source)
-    if not human_sources or not machine_sources:
-        raise ValueError("no source is large enough: lower --min-human-source / --min-machine-source")
+    k = settings.machine_sources_per_corpus
+    if not human_sources or len(machine_sources) < k:
+        raise ValueError("too few sources are large enough: lower --min-human-source / --min-machine-source"
+                         + (" / --machine-sources-per-corpus" if k > 1 else ""))
+    if k > 1:
+        machine_sources = [SOURCE_JOIN.join(machine_sources[(i + j) % len(machine_sources)] for j in range(k))
+                           for i in range(len(machine_sources))]
     pairs = [(h, m) for h in human_sources for m in machine_sources]
     order = np.random.default_rng([settings.seed, 2**31 - 1]).permutation(len(pairs))
     return [pairs[i] for i in order]
@@ -425,7 +446,8 @@ def markdown(result: dict) -> str:
         f"{np.mean([r['mean_n_corpus'] for r in result['overall']]):.0f}), {settings['replicates']} per machine "
         f"share ({', '.join(f'{s:.0%}' for s in settings['shares'])}), seed {settings['seed']}; "
         f"{len(result['sources']['human'])} human x {len(result['sources']['machine'])} machine held-out "
-        "sources. "
+        "sources" + (f"; each corpus's machine text split equally between {k} machine sources, all held out of the "
+                     "unseen component" if (k := settings.get("machine_sources_per_corpus", 1)) > 1 else "") + ". "
         "Errors and widths in percentage points; 95% intervals; goals: coverage >= 90%, MAE <= 5, "
         "median width <= 20 (set for \"with a reference\").",
         "",
@@ -515,12 +537,15 @@ def command_line(context: click.Context) -> str:
 @click.option("--rg-draws", type=int, default=4000, show_default=True,
               help="Monte Carlo draws for the classify-and-count interval")
 @click.option("--excess-quantiles", default="0.95,0.99", show_default=True)
+@click.option("--machine-sources-per-corpus", type=click.IntRange(1), default=1, show_default=True,
+              help="machine sources each corpus's machine text comes from, in equal parts (1: one generator's "
+                   "benchmark, the hardest case; a crawl's machine text usually comes from several)")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=DEFAULT_OUT, show_default=True)
 @click.option("--markdown", "markdown_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="also write the Markdown table here")
 def main(scores_path, model_path, suspect, n_corpus, shares, reference_sizes, replicates, min_human_source,
-         min_machine_source, n_boot, rg_draws, excess_quantiles, seed, out, markdown_path):
+         min_machine_source, n_boot, rg_draws, excess_quantiles, machine_sources_per_corpus, seed, out, markdown_path):
     """Simulate corpora from held-out scores and score every prevalence estimator (issue 21)."""
     model_path = model_path or DEFAULT_MODEL
     suspect_from = "--suspect" if suspect is not None else _shown(model_path)
@@ -529,7 +554,8 @@ def main(scores_path, model_path, suspect, n_corpus, shares, reference_sizes, re
     settings = Settings(n_corpus=n_corpus, shares=_floats(shares), reference_sizes=_ints(reference_sizes),
                         replicates=replicates, min_human_source=min_human_source,
                         min_machine_source=min_machine_source, n_boot=n_boot, rg_draws=rg_draws,
-                        excess_quantiles=_floats(excess_quantiles), seed=seed)
+                        excess_quantiles=_floats(excess_quantiles), seed=seed,
+                        machine_sources_per_corpus=machine_sources_per_corpus)
     started = time.perf_counter()
     result = simulate(HeldOutScores.load(scores_path), suspect, settings,
                       progress=lambda line: click.echo(line, err=True))

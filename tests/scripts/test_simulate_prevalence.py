@@ -165,3 +165,26 @@ def test_command_writes_json_and_markdown_deterministically(tmp_path):
         outputs.append(written)
     assert outputs[0]["cells"] == outputs[1]["cells"]
     assert outputs[0]["lower_bound"] == outputs[1]["lower_bound"]
+
+
+def test_corpora_of_several_machine_sources_split_them_equally_and_hide_them_all(tmp_path):
+    scores = sim.HeldOutScores.load(write_scores(tmp_path / "scores.npz"))
+    settings = sim.Settings(n_corpus=300, reference_sizes=(150,), machine_sources_per_corpus=2, n_boot=20,
+                            rg_draws=200)
+    pairs = sim.source_pairs(scores, settings)
+    sides = sorted({m for _, m in pairs})
+    # The three machine sources (500, 300 and 120 scores, all eligible) each in two machine sides.
+    assert sides == ["machine/0+machine/1", "machine/1+machine/2", "machine/2+machine/0"]
+    drawn = sim.build_corpus(scores, settings, 0.4, ("human/0", "machine/1+machine/2"), np.random.default_rng(0))
+    counts = dict(zip(*np.unique(scores.machine_source[drawn.machine_index], return_counts=True)))
+    assert set(counts) == {"machine/1", "machine/2"} and abs(counts["machine/1"] - counts["machine/2"]) <= 1
+    assert abs(drawn.truth - 0.4) < 0.01
+    # Every corpus source is held out of the unseen component: with all three in the corpus it is empty
+    # (no estimate), while the seen component still gives one.
+    every = sim.Settings(**{**FAST, "machine_sources_per_corpus": 3})
+    records, _ = sim.one_replicate(scores, SUSPECT, every, 0.4, ("human/0", "machine/0+machine/1+machine/2"),
+                                   np.random.default_rng(0))
+    assert all(r.estimate is None for r in records if r.machine == sim.UNSEEN)
+    assert all(r.estimate is not None for r in records if r.machine == sim.SEEN)
+    with pytest.raises(ValueError, match="too few sources"):
+        sim.source_pairs(scores, sim.Settings(machine_sources_per_corpus=4))
