@@ -77,7 +77,8 @@ def error_rates(p_human, p_machine, threshold: float) -> dict:
             "n_machine": int(len(p_machine)), "n_human": int(len(p_human))}
 
 
-def _three_way(p, ground: float, suspect: float) -> np.ndarray:
+def three_way(p, ground: float, suspect: float) -> np.ndarray:
+    """Each score's decision as 0 grounded, 1 uncertain, 2 suspected_synthetic."""
     return np.where(p >= suspect, 2, np.where(p < ground, 0, 1))
 
 
@@ -109,7 +110,7 @@ def _decisions_changed(p_cheap, p_full, mask, ground: float, suspect: float) -> 
     """Share of the documents in `mask` whose three-way decision differs between the two scores."""
     if not mask.any():
         return 0.0
-    return float((_three_way(p_cheap[mask], ground, suspect) != _three_way(p_full[mask], ground, suspect)).mean())
+    return float((three_way(p_cheap[mask], ground, suspect) != three_way(p_full[mask], ground, suspect)).mean())
 
 
 def cascade_costs(p_cheap, p_full, y, decided_alone, ground: float, suspect: float, judged=None) -> dict:

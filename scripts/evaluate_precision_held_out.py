@@ -34,26 +34,25 @@ from pathlib import Path
 import click
 import numpy as np
 
+from detector.decision import GROUNDED, SUSPECTED, UNCERTAIN
+from detector.features.precision import PRECISIONS
 from detector.reference_lm import resolve_reference_model
-from detector.thresholds import fpr_upper_bound, promise_thresholds
-from detector.training.evidence import held_out_folds, held_out_p_by_setting, load_evidence_table
+from detector.thresholds import fpr_upper_bound, promise_thresholds, three_way
+from detector.training.evidence import held_out_fold_indices, held_out_p_by_setting, load_evidence_table
 from detector.training.folds import auroc_if_enough
 
-DECISIONS = ("grounded", "uncertain", "suspected_synthetic")
+CODED = (GROUNDED, UNCERTAIN, SUSPECTED)  # three_way's codes 0, 1, 2
 
 
 def _settings(value: str) -> list[tuple[str, int]]:
     out = []
     for item in value.split(","):
         precision, _, cap = item.strip().partition("@")
-        if precision not in ("bf16", "int8") or not cap.isdigit():
-            raise click.BadParameter(f"{item!r} is not PRECISION@CAP (bf16 or int8)", param_hint="--settings")
+        if precision not in PRECISIONS or not cap.isdigit():
+            raise click.BadParameter(f"{item!r} is not PRECISION@CAP ({' or '.join(PRECISIONS)})",
+                                     param_hint="--settings")
         out.append((precision, int(cap)))
     return out
-
-
-def decisions(p: np.ndarray, ground: float, suspect: float) -> np.ndarray:
-    return np.where(p < ground, 0, np.where(p >= suspect, 2, 1))
 
 
 def setting_figures(table, p: np.ndarray, judged: np.ndarray, base: np.ndarray, rule: dict, confidence: float) -> dict:
@@ -62,16 +61,16 @@ def setting_figures(table, p: np.ndarray, judged: np.ndarray, base: np.ndarray, 
     y = table.y
     scored = np.flatnonzero(~np.isnan(p))
     ground, suspect = rule["ground"], rule["suspect"]
-    made, base_made = decisions(p[judged], ground, suspect), decisions(base[judged], ground, suspect)
-    shares = {label: {name: float((made[y[judged] == value] == i).mean()) for i, name in enumerate(DECISIONS)}
+    made, base_made = three_way(p[judged], ground, suspect), three_way(base[judged], ground, suspect)
+    shares = {label: {name: float((made[y[judged] == value] == i).mean()) for i, name in enumerate(CODED)}
               for label, value in (("human", 0), ("machine", 1))}
     human = judged[y[judged] == 0]
     flagged = int((p[human] >= suspect).sum())
     by_source = {}
     for source in sorted(set(table.sources[scored])):
         rows = scored[table.sources[scored] == source]
-        if min(int(y[rows].sum()), int((y[rows] == 0).sum())) >= 20:
-            by_source[source] = auroc_if_enough(y[rows], p[rows])
+        if (value := auroc_if_enough(y[rows], p[rows])) is not None:  # sources holding both classes
+            by_source[source] = value
     return {"auroc": auroc_if_enough(y[scored], p[scored]),
             "english_judgeable_auroc": auroc_if_enough(y[judged], p[judged]),
             "shares": shares,
@@ -106,12 +105,7 @@ def main(first, settings_text, k, sequence_epochs, jobs, confidence, reference_m
         raise SystemExit(f"the settings' caches hold different documents ({counts}): extract --limit {first} in each")
     table = tables[names[0]]
     training = table.training
-    labelled = np.flatnonzero(table.y >= 0)
-    folds = []
-    for held in held_out_folds(table, "source").values():
-        fit, test = training[~held[training]], labelled[held[labelled]]
-        if len(test) and len(set(table.y[fit])) == 2:
-            folds.append((fit, test))
+    folds = [(fit, test) for _, fit, test in held_out_fold_indices(table, "source")]
     click.echo(f"{len(table.rows)} documents, {len(training)} training rows, {len(folds)} source folds, "
                f"settings {', '.join(names)}", err=True)
     p = {name: np.full(len(table.rows), np.nan) for name in names}
@@ -128,16 +122,19 @@ def main(first, settings_text, k, sequence_epochs, jobs, confidence, reference_m
     rule = promise_thresholds(base[judged[table.y[judged] == 1]],
                               {"held_out_sources": base[judged[table.y[judged] == 0]]}, confidence=confidence)
     figures = {name: setting_figures(table, p[name], judged, base, rule, confidence) for name in names}
+    reference_by_source = figures[names[0]]["auroc_by_source"]
     for name in names[1:]:
-        common = sorted(set(figures[name]["auroc_by_source"]) & set(figures[names[0]]["auroc_by_source"]))
-        drops = {s: figures[names[0]]["auroc_by_source"][s] - figures[name]["auroc_by_source"][s] for s in common
-                 if figures[name]["auroc_by_source"][s] is not None and figures[names[0]]["auroc_by_source"][s] is not None}
+        drops = {source: reference_by_source[source] - value
+                 for source, value in figures[name]["auroc_by_source"].items() if source in reference_by_source}
         figures[name]["largest_source_auroc_drop"] = max(drops.items(), key=lambda kv: kv[1]) if drops else None
     result = {"command": " ".join(["python", "scripts/evaluate_precision_held_out.py", *sys.argv[1:]]),
               "n_documents": len(table.rows), "n_training_rows": int(len(training)),
               "n_held_out_scored": int((~np.isnan(base)).sum()), "n_judged": int(len(judged)),
               "fit_on": names[0], "thresholds": {"ground": rule["ground"], "suspect": rule["suspect"]},
-              "settings": figures, "seconds": round(time.time() - started, 1)}
+              # Listed as scripts/evaluate_precision.py lists its settings.
+              "settings": [{"precision": precision, "token_cap": cap, **figures[name]}
+                           for name, (precision, cap) in zip(names, settings)],
+              "seconds": round(time.time() - started, 1)}
     out.write_text(json.dumps(result, indent=1) + "\n")
     for name in names:
         f = figures[name]

@@ -37,7 +37,7 @@ from detector.features.lm import LM_FEATURE_VERSION, LM_OUTPUTS_VERSION
 from detector.features.style_model import STYLE_VIEW_VERSION
 from detector.reference_lm import resolve_reference_model
 from detector.thresholds import cascade_cutoff, promise_thresholds, threshold_for_miss_rate
-from detector.training.evidence import NEITHER, fit_stack, held_out_folds, held_out_p, load_evidence_table
+from detector.training.evidence import NEITHER, fit_stack, held_out_fold_indices, held_out_p, load_evidence_table
 from detector.training.folds import auroc_if_enough
 
 # Above any probability: the cheap stage never flags alone (removing text needs the LM's evidence).
@@ -54,13 +54,7 @@ def held_out_scores(table, key: str, k: int, seed: int, sequence_params: dict, j
     from concurrent.futures import ProcessPoolExecutor
 
     p = np.full(len(table.rows), np.nan)
-    training = table.training
-    labelled = np.flatnonzero(table.y != NEITHER)
-    folds = []
-    for name, held in held_out_folds(table, key).items():
-        fit, test = training[~held[training]], labelled[held[labelled]]
-        if len(test) and len(set(table.y[fit])) == 2:
-            folds.append((name, fit, test))
+    folds = held_out_fold_indices(table, key)
     started = time.time()
     # Spawned workers: each style fit starts its own fresh process, which a loky worker cannot do.
     with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as pool:

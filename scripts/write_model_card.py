@@ -205,9 +205,8 @@ def precision_section(precision: dict, model_id: str | None) -> list[str]:
     dev, learners, held = precision.get("dev"), precision.get("learners"), precision.get("held_out")
     if not (dev or held):
         return []
-    def by_setting(result):  # evaluate_precision.py lists its settings; the held-out script keys them
-        settings = (result or {}).get("settings") or []
-        return settings if isinstance(settings, dict) else {f"{s['precision']}@{s['token_cap']}": s for s in settings}
+    def by_setting(result):
+        return {f"{s['precision']}@{s['token_cap']}": s for s in (result or {}).get("settings") or []}
     dev_s, learners_s, held_s = by_setting(dev), by_setting(learners), by_setting(held)
     names = sorted({*dev_s, *held_s}, key=lambda n: (int(n.split("@")[1]), n.split("@")[0]))
     out = ["## Reference-LM precision and token cap", "",

@@ -10,6 +10,7 @@ from collections import defaultdict
 from pathlib import Path
 
 from detector.features.lm import LM_FEATURE_VERSION
+from detector.features.precision import DEFAULT_PRECISION
 
 ROOT = Path(__file__).resolve().parents[2]  # the repository (detector/training/data.py)
 SHARED_DATA = Path(os.environ.get("SYNTHSIEVE_SHARED_DATA", ROOT.parent / "shared" / "data"))
@@ -112,12 +113,13 @@ def planned_documents(seed: int = 0) -> list[dict]:
     return plan
 
 
-def lm_outputs_key(reference_sha256: str, token_cap: int = 512, precision: str = "bf16") -> str:
+def lm_outputs_key(reference_sha256: str, token_cap: int = 512, precision: str = DEFAULT_PRECISION) -> str:
     """The LM output cache's key: outputs version, statistics version, reference-model hash, token cap,
-    and the precision where it is not bf16 (the training data's; int8 outputs are only for measuring)."""
+    and the precision where it is not the default (the training data's; int8 outputs are only for
+    measuring; caches written before the precision was in the key keep their name)."""
     from detector.features.lm import LM_OUTPUTS_VERSION
 
-    suffix = "" if precision == "bf16" else f"-{precision}"
+    suffix = "" if precision == DEFAULT_PRECISION else f"-{precision}"
     return f"{LM_OUTPUTS_VERSION}-{LM_FEATURE_VERSION}-{reference_sha256[:12]}-cap{token_cap}{suffix}"
 
 

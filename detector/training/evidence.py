@@ -24,6 +24,7 @@ from detector.features import MAX_FEATURE_CHARS, cheap_features
 from detector.features.hygiene import normalize_for_scoring
 from detector.features.language import LanguageIdentifier
 from detector.features.lm_evidence import HiddenStateProbe, TokenSequenceModel, hidden_probe_inputs
+from detector.features.precision import DEFAULT_PRECISION
 from detector.features.style_model import StyleClassifier
 from detector.training.data import FEATURE_CACHE, LMOutputCache, lm_outputs_key, planned_documents
 from detector.training.table import fit_calibrated, generator_family, group_folds
@@ -102,7 +103,7 @@ def _text_parts(rows: list[dict]) -> tuple[np.ndarray, np.ndarray]:
 
 
 def load_evidence_table(reference_sha256: str, token_cap: int, first: int | None = None,
-                        seed: int = 0, precision: str = "bf16") -> EvidenceTable:
+                        seed: int = 0, precision: str = DEFAULT_PRECISION) -> EvidenceTable:
     """The planned documents (the first `first` of the plan) whose LM outputs are cached."""
     cache = LMOutputCache(lm_outputs_key(reference_sha256, token_cap, precision))
     rows = [r for r in planned_documents(seed)[:first] if r["id"] in cache]
@@ -209,12 +210,8 @@ def fit_stack(table: EvidenceTable, fit_idx: np.ndarray, score_idx: np.ndarray, 
 def held_out_p(table: EvidenceTable, fit_idx: np.ndarray, test_idx: np.ndarray, k: int, seed: int,
                sequence_params: dict | None, torch_threads: int = 1) -> np.ndarray:
     """P(machine) of test_idx from a stack fit on fit_idx only: one held-out fold, runnable in a worker
-    process (it sets the worker's torch threads, since the sequence model's small steps run faster on
-    one thread than on two that wait on each other)."""
-    import torch
-
-    torch.set_num_threads(torch_threads)
-    return fit_stack(table, fit_idx, test_idx, k=k, seed=seed, sequence_params=sequence_params).p_full[test_idx]
+    process (held_out_p_by_setting with one setting)."""
+    return held_out_p_by_setting({"": table}, "", fit_idx, test_idx, k, seed, sequence_params, torch_threads)[""]
 
 
 def stack_p(fit: StackFit, table: EvidenceTable, idx: np.ndarray) -> np.ndarray:
@@ -230,7 +227,8 @@ def held_out_p_by_setting(tables: dict, fit_on: str, fit_idx: np.ndarray, test_i
                           sequence_params: dict | None, torch_threads: int = 1) -> dict[str, np.ndarray]:
     """One held-out fold scored in every setting: a stack fit on fit_idx of tables[fit_on] (the setting
     the shipped model is trained in) scores test_idx of each table (name -> EvidenceTable of the same
-    rows in the same order). Runnable in a worker process, like held_out_p."""
+    rows in the same order). Runnable in a worker process: it sets the worker's torch threads, since the
+    sequence model's small steps run faster on one thread than on two that wait on each other."""
     import torch
 
     torch.set_num_threads(torch_threads)
@@ -255,6 +253,20 @@ def source_groups(table: EvidenceTable, n_groups: int = 5) -> dict[str, np.ndarr
         members[target].append(source)
         load[target] += sizes[source]
     return {"+".join(sorted(m)): np.isin(table.sources, m) for m in members if m}
+
+
+def held_out_fold_indices(table: EvidenceTable, key: str) -> list[tuple[str, np.ndarray, np.ndarray]]:
+    """(name, fit rows, scored rows) of each held-out group of `key` (see held_out_folds): the training
+    rows outside the group, and its labelled rows (in every set); groups that leave nothing to score or
+    only one class to fit are skipped."""
+    training = table.training
+    labelled = np.flatnonzero(table.y != NEITHER)
+    folds = []
+    for name, held in held_out_folds(table, key).items():
+        fit, test = training[~held[training]], labelled[held[labelled]]
+        if len(test) and len(set(table.y[fit])) == 2:
+            folds.append((name, fit, test))
+    return folds
 
 
 def held_out_folds(table: EvidenceTable, key: str) -> dict[str, np.ndarray]:
