@@ -294,8 +294,26 @@ def bootstrap_interval(estimator: Estimator, corpus_scores, human_scores, machin
     if not 0 < level < 1:
         raise ValueError("level must be between 0 and 1")
     estimate, draws = bootstrap_draws(estimator, corpus_scores, human_scores, machine_scores, n_boot, seed,
-                                      vectorised=vectorised, machine_groups=machine_groups, **estimator_kwargs)
+                                      vectorised=vectorised, machine_groups=machine_groups, level=level,
+                                      **estimator_kwargs)
     return (estimate, *percentile_interval(estimate, draws, level))
+
+
+def few_groups_widening(n_groups: int, level: float = LEVEL) -> float:
+    """t_{G-1} / z at `level`: how much wider an interval must be when its spread comes from G groups.
+
+    Resampling G sources estimates the between-source variance as if it were known, and with G around
+    ten it is not: the usual remedy with few clusters is to read the interval off Student's t with
+    G - 1 degrees of freedom instead of the normal (Cameron, Gelbach & Miller 2008, "Bootstrap-based
+    improvements for inference with clustered errors"). bootstrap_draws applies the ratio to the
+    between-source part of the replicates' spread. 1 for fewer than 2 groups (nothing to correct with).
+    """
+    if n_groups < 2:
+        return 1.0
+    from scipy.stats import norm, t
+
+    upper = (1 + level) / 2
+    return float(t.ppf(upper, n_groups - 1) / norm.ppf(upper))
 
 
 def percentile_interval(estimate: float, draws, level: float = LEVEL) -> tuple[float, float]:
@@ -308,7 +326,7 @@ def percentile_interval(estimate: float, draws, level: float = LEVEL) -> tuple[f
 
 def bootstrap_draws(estimator: Estimator, corpus_scores, human_scores, machine_scores, n_boot: int = N_BOOT,
                     seed: int = 0, *, vectorised: bool = True, machine_groups=None, component_seed: int | None = None,
-                    **estimator_kwargs) -> tuple[float, np.ndarray]:
+                    level: float = LEVEL, **estimator_kwargs) -> tuple[float, np.ndarray]:
     """(estimate, the n_boot bootstrap replicates) that bootstrap_interval takes its percentiles of; the
     replicates also give intervals for differences between corpora.
 
@@ -317,7 +335,9 @@ def bootstrap_draws(estimator: Estimator, corpus_scores, human_scores, machine_s
     cluster bootstrap), so the interval also covers not knowing which generators wrote this corpus's
     machine text, as far as the spread between the groups shows it. Without it only document noise
     is covered, and a corpus whose generators score unlike the pooled sample is missed (measured by
-    scripts/simulate_prevalence.py).
+    scripts/simulate_prevalence.py). With groups, the part of the replicates' spread that the sources
+    add is widened by few_groups_widening(G, level) (_widened_for_few_groups): a handful of sources
+    shows their spread only roughly.
 
     component_seed: resample the human and machine samples from their own generator with this seed (the
     corpus from `seed`'s). Corpora estimated against the same components with the same component_seed
@@ -347,18 +367,22 @@ def bootstrap_draws(estimator: Estimator, corpus_scores, human_scores, machine_s
 
         corpus_draws = resampled(_counts(corpus, edges), rng)
         human_draws = resampled(_counts(human, edges), component_rng)
+        pooled_counts = _counts(machine, edges)
+        counts_kwargs = {name: estimator_kwargs[name] for name in binned.count_arguments if name in estimator_kwargs}
         if groups is None:
-            machine_draws = resampled(_counts(machine, edges), component_rng)
+            machine_draws = resampled(pooled_counts, component_rng)
         else:
             per_group = np.stack([_counts(machine[groups == g], edges) for g in range(groups.max() + 1)])
             pooled = per_group[component_rng.integers(0, len(per_group), size=(n_boot, len(per_group)))].sum(axis=1)
             machine_draws = np.stack([component_rng.multinomial(int(row.sum()), row / row.sum())
                                       for row in pooled]).astype(float)
-        draws = binned.from_counts(
-            corpus_draws, human_draws, machine_draws,
-            **{name: estimator_kwargs[name] for name in binned.count_arguments if name in estimator_kwargs})
+            # The same corpus and human replicates with the machine documents resampled as one pool:
+            # the part of the spread that does not come from the sources.
+            plain = binned.from_counts(corpus_draws, human_draws, resampled(pooled_counts, component_rng),
+                                       **counts_kwargs)
+        draws = binned.from_counts(corpus_draws, human_draws, machine_draws, **counts_kwargs)
     else:
-        draws = np.empty(n_boot)
+        draws, plain = np.empty(n_boot), np.empty(n_boot)
         for replicate in range(n_boot):
             if groups is None:
                 machine_sample = machine[component_rng.integers(0, machine.size, machine.size)]
@@ -366,10 +390,35 @@ def bootstrap_draws(estimator: Estimator, corpus_scores, human_scores, machine_s
                 chosen = component_rng.integers(0, groups.max() + 1, groups.max() + 1)
                 pool = np.concatenate([machine[groups == g] for g in chosen])
                 machine_sample = pool[component_rng.integers(0, pool.size, pool.size)]
-            draws[replicate] = estimator(corpus[rng.integers(0, corpus.size, corpus.size)],
-                                         human[component_rng.integers(0, human.size, human.size)], machine_sample,
-                                         **estimator_kwargs)
-    return estimate, np.asarray(draws, dtype=float)
+            corpus_sample = corpus[rng.integers(0, corpus.size, corpus.size)]
+            human_sample = human[component_rng.integers(0, human.size, human.size)]
+            draws[replicate] = estimator(corpus_sample, human_sample, machine_sample, **estimator_kwargs)
+            if groups is not None:
+                plain[replicate] = estimator(corpus_sample, human_sample,
+                                             machine[component_rng.integers(0, machine.size, machine.size)],
+                                             **estimator_kwargs)
+    draws = np.asarray(draws, dtype=float)
+    if groups is not None:
+        draws = _widened_for_few_groups(draws, np.asarray(plain, dtype=float), int(groups.max()) + 1, level)
+    return estimate, draws
+
+
+def _widened_for_few_groups(draws: np.ndarray, plain: np.ndarray, n_groups: int, level: float) -> np.ndarray:
+    """The source bootstrap's replicates with the between-source part of their spread widened.
+
+    var(draws) = within + between, where `within` is the spread with the machine sample resampled as
+    one pool (`plain`, the same corpus and human replicates) and `between` what resampling the sources
+    adds. Only `between` rests on G sources, so only it is scaled, by few_groups_widening(G)^2; the
+    replicates are stretched about their median to that variance and clipped to [0, 1].
+    """
+    total = float(np.var(draws))
+    if total <= 0:
+        return draws
+    between = max(total - float(np.var(plain)), 0.0)
+    factor = few_groups_widening(n_groups, level)
+    scale = np.sqrt((total + (factor ** 2 - 1) * between) / total)
+    centre = float(np.median(draws))
+    return np.clip(centre + scale * (draws - centre), 0.0, 1.0)
 
 
 # ------------------------------------------------------------------------------- model-free lower bound

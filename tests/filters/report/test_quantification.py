@@ -273,3 +273,46 @@ def test_source_bootstrap_widens_the_interval_when_machine_sources_score_differe
     assert by_source[2] - by_source[1] < 1.4 * (plain[2] - plain[1])
     with pytest.raises(ValueError, match="labels"):
         bootstrap_interval(mixture_prevalence, corpus, human, alike, machine_groups=groups[:10])
+
+
+def test_few_groups_widening_is_students_t_over_the_normal_and_fades_with_more_groups():
+    from scipy.stats import norm, t
+
+    from filters.report.quantification import few_groups_widening
+
+    assert few_groups_widening(10) == pytest.approx(t.ppf(0.975, 9) / norm.ppf(0.975))
+    factors = [few_groups_widening(g) for g in (2, 3, 5, 10, 30, 1000)]
+    assert all(a > b for a, b in zip(factors, factors[1:])) and factors[0] > 6 and factors[-1] < 1.01
+    assert few_groups_widening(1) == 1.0
+    assert few_groups_widening(10, level=0.8) < few_groups_widening(10, level=0.95)
+
+
+@pytest.mark.parametrize("vectorised", [True, False])
+def test_only_the_spread_the_sources_add_is_widened(vectorised, monkeypatch):
+    """With the widening switched off (factor 1) the replicates are the plain two-stage bootstrap's;
+    switched on, their deviations from the median grow by sqrt((total + (f^2 - 1) between) / total),
+    where between is what resampling sources adds to resampling the pooled documents."""
+    import filters.report.quantification as quantification
+
+    rng = np.random.default_rng(4)
+    shapes = [(5.0, 1.5), (2.5, 2.5), (8.0, 1.2), (3.0, 1.5)]
+    machine = np.concatenate([rng.beta(*shape, 300) for shape in shapes])
+    groups = np.repeat(np.arange(len(shapes)), 300)
+    human = rng.beta(*HUMAN, 800)
+    corpus = np.concatenate([rng.beta(*shapes[1], 300), rng.beta(*HUMAN, 700)])
+    kwargs = {"n_boot": 60 if not vectorised else 200, "vectorised": vectorised, "machine_groups": groups}
+    _, widened = quantification.bootstrap_draws(mixture_prevalence, corpus, human, machine, **kwargs)
+    _, pooled_only = quantification.bootstrap_draws(mixture_prevalence, corpus, human, machine,
+                                                    **{**kwargs, "machine_groups": None})
+    monkeypatch.setattr(quantification, "few_groups_widening", lambda n_groups, level=0.95: 1.0)
+    _, unwidened = quantification.bootstrap_draws(mixture_prevalence, corpus, human, machine, **kwargs)
+    monkeypatch.undo()
+    centre = np.median(unwidened)
+    moved = (np.abs(unwidened - centre) > 1e-3) & (widened > 0) & (widened < 1)  # not clipped
+    scale = (widened - centre)[moved] / (unwidened - centre)[moved]
+    # One stretch for every replicate: more than 1, at most the full t / z for 4 sources (reached only
+    # if all the spread came from the sources).
+    assert np.ptp(scale) < 1e-9
+    assert 1.1 < scale[0] < quantification.few_groups_widening(4)
+    # Sources that score differently add spread: the source bootstrap is wider than the pooled one.
+    assert np.std(unwidened) > 1.5 * np.std(pooled_only)
