@@ -37,7 +37,8 @@ from detector.features.lm import LM_FEATURE_VERSION, LM_OUTPUTS_VERSION
 from detector.features.style_model import STYLE_VIEW_VERSION
 from detector.reference_lm import resolve_reference_model
 from detector.thresholds import cascade_cutoff, promise_thresholds, threshold_for_miss_rate
-from detector.training.evidence import NEITHER, fit_stack, held_out_fold_indices, held_out_p, load_evidence_table
+from detector.training.evidence import (NEITHER, WEIGHTINGS, fit_stack, held_out_fold_indices, held_out_p,
+                                        load_evidence_table)
 from detector.training.folds import auroc_if_enough
 
 # Above any probability: the cheap stage never flags alone (removing text needs the LM's evidence).
@@ -47,7 +48,7 @@ CHECK_SETS = {"dev": "dev:all", "modern_dev": "modern:dev", "learners_dev": "lea
 
 
 def held_out_scores(table, key: str, k: int, seed: int, sequence_params: dict, jobs: int, torch_threads: int,
-                    log) -> np.ndarray:
+                    log, weighting: str = "class") -> np.ndarray:
     """Out-of-fold P(machine) of every labelled row in a held-out group of `key` (NaN elsewhere); the
     folds run in `jobs` worker processes."""
     import multiprocessing
@@ -58,8 +59,8 @@ def held_out_scores(table, key: str, k: int, seed: int, sequence_params: dict, j
     started = time.time()
     # Spawned workers: each style fit starts its own fresh process, which a loky worker cannot do.
     with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
-        scores = list(pool.map(held_out_p, *zip(*[(table, fit, test, k, seed, sequence_params, torch_threads)
-                                                   for _, fit, test in folds])))
+        scores = list(pool.map(held_out_p, *zip(*[(table, fit, test, k, seed, sequence_params, torch_threads,
+                                                    weighting) for _, fit, test in folds])))
     for (name, fit, test), p_test in zip(folds, scores):
         p[test] = p_test
         log(f"  held out {key} {name}: {len(test)} rows scored, {len(fit)} fit")
@@ -124,13 +125,18 @@ def decision_shares(p: np.ndarray, ground: float, suspect: float) -> dict:
 @click.option("--torch-threads", default=1, show_default=True,
               help="Threads for the sequence model's fits: its steps are small, and two threads wait on each "
                    "other (measured 3-4x slower than one on a busy 2-core machine).")
+@click.option("--weighting", type=click.Choice(WEIGHTINGS), default="class", show_default=True,
+              help="How training rows are weighted: `class` balances the classes only; `source` also balances "
+                   "them within every source, so that which benchmark a text looks like cannot stand in for "
+                   "its origin (detector.training.evidence.source_balanced_weights).")
 @click.option("--reference-model", default=None, help="Local HF causal-LM dir (default: shipped SmolLM2).")
 @click.option("--token-cap", default=256, show_default=True)
 @click.option("--out", "out_dir", default="models/default", show_default=True, type=click.Path(path_type=Path))
 @click.option("--report", default="models/evaluation_v2.json", show_default=True, type=click.Path(path_type=Path),
               help="Where the out-of-fold and check-set figures go (read by scripts/write_model_card.py).")
 def main(max_machine_grounded, max_human_flagged, confidence, cascade_auroc_loss, cascade_disagreement, cheap_miss,
-         family_folds, k, sequence_epochs, first, jobs, torch_threads, reference_model, token_cap, out_dir, report):
+         family_folds, k, sequence_epochs, first, jobs, torch_threads, weighting, reference_model, token_cap, out_dir,
+         report):
     import torch
 
     torch.set_num_threads(torch_threads)
@@ -146,18 +152,19 @@ def main(max_machine_grounded, max_human_flagged, confidence, cascade_auroc_loss
         f"({int(table.y[training].sum())} machine)")
     sequence_params = {"epochs": sequence_epochs}
 
-    p_source = held_out_scores(table, "source", k, 0, sequence_params, jobs, torch_threads, log)
+    p_source = held_out_scores(table, "source", k, 0, sequence_params, jobs, torch_threads, log, weighting)
     oof = np.flatnonzero(~np.isnan(p_source))
     human_oof_rows = oof[table.y[oof] == 0]
     source_folds = fold_figures(table, p_source, table.sources, human_oof_rows)
     family_fold_results = {}
     if family_folds:
-        p_family = held_out_scores(table, "family", k, 0, sequence_params, jobs, torch_threads, log)
+        p_family = held_out_scores(table, "family", k, 0, sequence_params, jobs, torch_threads, log, weighting)
         p_family[human_oof_rows] = p_source[human_oof_rows]
         family_fold_results = fold_figures(table, p_family, table.families, human_oof_rows)
 
     everything = np.arange(len(table.rows))
-    final = fit_stack(table, training, everything, k=k, seed=0, sequence_params=sequence_params, with_cheap=True)
+    final = fit_stack(table, training, everything, k=k, seed=0, sequence_params=sequence_params, with_cheap=True,
+                      weighting=weighting)
     log("final model fit")
     p = final.p_full
 
@@ -209,7 +216,7 @@ def main(max_machine_grounded, max_human_flagged, confidence, cascade_auroc_loss
     }
     command = " ".join(["python", "scripts/train_default_model.py", *sys.argv[1:]])
     evaluation = {"model_id": model_id, "command": command, "n_documents": len(table.rows),
-                  "n_training_rows": int(len(training)), "held_out": held_out, "checks": check_figures,
+                  "n_training_rows": int(len(training)), "weighting": weighting, "held_out": held_out, "checks": check_figures,
                   "thresholds": rule, "at_other_targets": at_other_targets,
                   "seconds": round(time.time() - started, 1)}
     metadata = {
@@ -244,7 +251,7 @@ def main(max_machine_grounded, max_human_flagged, confidence, cascade_auroc_loss
                         "threshold": suspect, "machine_grounded": rule["machine_grounded"],
                         "human_flagged": {n: v["rate"] for n, v in rule["human_flagged"].items()},
                         "measured_on": "English documents of at least 50 tokens of sources held out of training"},
-        "training": {"rows": int(len(training)), "by_set": {s: int((table.sets[training] == s).sum())
+        "training": {"rows": int(len(training)), "weighting": weighting, "by_set": {s: int((table.sets[training] == s).sum())
                                                            for s in sorted(set(table.sets[training]))},
                      "documents_with_lm_outputs": len(table.rows)},
         "dev_metrics": {"english_judgeable_auroc": check_figures["dev"]["auroc"]},

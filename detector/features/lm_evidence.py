@@ -87,6 +87,18 @@ def _has_tokens(tokens) -> bool:
     return tokens is not None and np.asarray(tokens).size > 0
 
 
+def _sample_weights(sample_weight, n: int) -> np.ndarray:
+    """Per-row weights (all 1 when None): finite, non-negative, one per row."""
+    if sample_weight is None:
+        return np.ones(n)
+    weight = np.asarray(sample_weight, dtype=float).ravel()
+    if weight.size != n:
+        raise ValueError(f"sample_weight has {weight.size} values for {n} rows")
+    if not np.all(np.isfinite(weight)) or (weight < 0).any():
+        raise ValueError("sample_weight must be finite and non-negative")
+    return weight
+
+
 def _binary_labels(y, n: int) -> np.ndarray:
     y = np.asarray(y)
     if len(y) != n:
@@ -201,20 +213,22 @@ class HiddenStateProbe:
             raise ValueError(f"probe inputs must be 2-d (n, features) or 4-d hidden states, got shape {X.shape}")
         return X
 
-    def fit(self, X, y) -> "HiddenStateProbe":
+    def fit(self, X, y, sample_weight=None) -> "HiddenStateProbe":
+        """sample_weight, when given, multiplies the class-balanced weights (e.g. source weights)."""
         from sklearn.linear_model import LogisticRegression
 
         X = self._inputs(X)
         y = _binary_labels(y, len(X))
+        weight = _sample_weights(sample_weight, len(X))
         keep = ~np.isnan(X).any(axis=1)
-        X, y = X[keep].astype(np.float64), y[keep]
+        X, y, weight = X[keep].astype(np.float64), y[keep], weight[keep]
         if len(np.unique(y)) != 2:
             raise ValueError("HiddenStateProbe.fit needs both classes among rows with hidden states")
         self.mean_ = X.mean(axis=0)
         scale = X.std(axis=0)
         self.scale_ = np.where(scale > 1e-8, scale, 1.0)  # constant features: leave them at 0
         model = LogisticRegression(C=self.C, class_weight="balanced", max_iter=self.max_iter, solver="lbfgs")
-        model.fit((X - self.mean_) / self.scale_, y)
+        model.fit((X - self.mean_) / self.scale_, y, sample_weight=weight)
         self.coef_ = model.coef_[0].astype(np.float64)
         self.intercept_ = float(model.intercept_[0])
         self.n_features_in_ = X.shape[1]
@@ -353,16 +367,18 @@ class TokenSequenceModel:
         mask = np.arange(x.shape[2])[None, :] < lengths[:, None]
         return torch.from_numpy(x), torch.from_numpy(mask), lengths
 
-    def fit(self, tokens: Sequence, y) -> "TokenSequenceModel":
+    def fit(self, tokens: Sequence, y, sample_weight=None) -> "TokenSequenceModel":
+        """sample_weight, when given, multiplies the class-balanced weights (e.g. source weights)."""
         import torch
 
         if self.kernel < 1 or self.kernel % 2 == 0:
             raise ValueError(f"kernel must be odd (length-preserving convolutions), got {self.kernel}")
         tokens = list(tokens)
         y = _binary_labels(y, len(tokens))
+        extra = _sample_weights(sample_weight, len(tokens))
         channels = self._channels(tokens)
         keep = [i for i, c in enumerate(channels) if c is not None]
-        channels, y = [channels[i] for i in keep], y[keep].astype(np.float32)
+        channels, y, extra = [channels[i] for i in keep], y[keep].astype(np.float32), extra[keep]
         if len(np.unique(y)) != 2:
             raise ValueError("TokenSequenceModel.fit needs both classes among documents with tokens")
 
@@ -380,7 +396,8 @@ class TokenSequenceModel:
         target = torch.from_numpy(y).to(device)
         # Balanced weights, as sklearn's class_weight="balanced": n / (2 * n_class).
         counts = np.bincount(y.astype(np.int64), minlength=2)
-        weight = torch.from_numpy((len(y) / (2.0 * counts))[y.astype(np.int64)].astype(np.float32)).to(device)
+        balanced = (len(y) / (2.0 * counts))[y.astype(np.int64)] * extra
+        weight = torch.from_numpy(balanced.astype(np.float32)).to(device)
 
         # Initialise under a forked RNG: seeded and reproducible, without resetting the caller's RNG.
         with torch.random.fork_rng(devices=[]):

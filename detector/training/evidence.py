@@ -120,6 +120,42 @@ def load_evidence_table(reference_sha256: str, token_cap: int, first: int | None
                          tokens=tokens, text_parts=parts)
 
 
+WEIGHTINGS = ("class", "source")
+
+
+def source_balanced_weights(table: EvidenceTable, idx: np.ndarray, max_weight: float = 20.0) -> np.ndarray:
+    """Weights over all rows (1 outside idx) that make each source's two classes weigh the same.
+
+    The sources were assembled with very different class mixes (one benchmark nine parts machine,
+    another five parts human, the human pool and the learners' essays human only), so with class
+    balance alone "which benchmark does this look like" predicts the label, and a model can learn the
+    source's look instead of machine origin: on a source it never saw, that look says nothing. Here,
+    within every source holding both classes, each class carries half the source's rows' weight;
+    one-class sources keep weight 1. Weights are then scaled to mean 1 within each class, so the class
+    balance applied on top (every learned model here balances classes) still holds; a row's weight
+    is capped at `max_weight` so that a few human documents of a mostly machine source do not
+    dominate.
+    """
+    weights = np.ones(len(table.rows))
+    idx = np.asarray(idx)
+    y, sources = table.y[idx], table.sources[idx]
+    local = np.ones(len(idx))
+    for source in set(sources):
+        here = sources == source
+        counts = np.bincount(y[here], minlength=2)
+        if counts.min() == 0:
+            continue
+        for label in (0, 1):
+            local[here & (y == label)] = here.sum() / (2.0 * counts[label])
+    local = np.minimum(local, max_weight)
+    for label in (0, 1):
+        of_class = y == label
+        if of_class.any():
+            local[of_class] /= local[of_class].mean()
+    weights[idx] = local
+    return weights
+
+
 @dataclass
 class EvidenceModels:
     style: StyleClassifier
@@ -127,15 +163,27 @@ class EvidenceModels:
     sequence: TokenSequenceModel
 
 
-def _fit_evidence(table: EvidenceTable, idx: np.ndarray, seed: int, sequence_params: dict) -> EvidenceModels:
+def row_weights(table: EvidenceTable, idx: np.ndarray, weighting: str) -> np.ndarray | None:
+    """Per-row weights over all rows for fitting on idx: None for `class` (class balance only),
+    source_balanced_weights for `source`."""
+    if weighting not in WEIGHTINGS:
+        raise ValueError(f"unknown weighting {weighting!r}; expected one of {WEIGHTINGS}")
+    return source_balanced_weights(table, idx) if weighting == "source" else None
+
+
+def _fit_evidence(table: EvidenceTable, idx: np.ndarray, seed: int, sequence_params: dict,
+                  weighting: str = "class") -> EvidenceModels:
     texts = [table.rows[i]["text"] for i in idx]
     y = table.y[idx]
     with_lm = idx[~np.isnan(table.hidden[idx]).any(axis=1)]
+    weights = row_weights(table, idx, weighting)
+    lm_weights = None if weights is None else weights[with_lm]
+    # The style model (fastText) takes no weights: it is fit class-balanced only.
     return EvidenceModels(
         style=StyleClassifier(seed=seed).fit(texts, y.tolist()),
-        probe=HiddenStateProbe().fit(table.hidden[with_lm], table.y[with_lm]),
+        probe=HiddenStateProbe().fit(table.hidden[with_lm], table.y[with_lm], sample_weight=lm_weights),
         sequence=TokenSequenceModel(seed=seed, **sequence_params).fit([table.tokens[i] for i in with_lm],
-                                                                       table.y[with_lm]))
+                                                                       table.y[with_lm], sample_weight=lm_weights))
 
 
 def _evidence_of(models: EvidenceModels, table: EvidenceTable, idx: np.ndarray) -> np.ndarray:
@@ -147,17 +195,18 @@ def _evidence_of(models: EvidenceModels, table: EvidenceTable, idx: np.ndarray) 
 
 
 def cross_fitted_evidence(table: EvidenceTable, fit_idx: np.ndarray, score_idx: np.ndarray, k: int = 3,
-                          seed: int = 0, sequence_params: dict | None = None) -> tuple[np.ndarray, EvidenceModels]:
+                          seed: int = 0, sequence_params: dict | None = None,
+                          weighting: str = "class") -> tuple[np.ndarray, EvidenceModels]:
     """Evidence scores for every row (NaN outside fit_idx and score_idx): out-of-fold for fit_idx (by
     group), from the models fit on all of fit_idx for the rest; and those models."""
     sequence_params = sequence_params or {}
     evidence = np.full((len(table.rows), len(EVIDENCE_NAMES)), np.nan)
     folds = group_folds(table.rows, fit_idx, k, seed)
     for fold in range(k):
-        models = _fit_evidence(table, fit_idx[folds != fold], seed, sequence_params)
+        models = _fit_evidence(table, fit_idx[folds != fold], seed, sequence_params, weighting)
         held = fit_idx[folds == fold]
         evidence[held] = _evidence_of(models, table, held)
-    final = _fit_evidence(table, fit_idx, seed, sequence_params)
+    final = _fit_evidence(table, fit_idx, seed, sequence_params, weighting)
     rest = np.setdiff1d(score_idx, fit_idx)
     if len(rest):
         evidence[rest] = _evidence_of(final, table, rest)
@@ -191,27 +240,30 @@ class StackFit:
 
 
 def fit_stack(table: EvidenceTable, fit_idx: np.ndarray, score_idx: np.ndarray, k: int = 3, seed: int = 0,
-              sequence_params: dict | None = None, with_cheap: bool = False) -> StackFit:
+              sequence_params: dict | None = None, with_cheap: bool = False, weighting: str = "class") -> StackFit:
     """Fit everything learned on fit_idx (evidence models cross-fitted, then the calibrated stack) and
-    score score_idx: nothing fit here has seen a scored row unless it is in fit_idx."""
-    evidence, models = cross_fitted_evidence(table, fit_idx, score_idx, k, seed, sequence_params)
+    score score_idx: nothing fit here has seen a scored row unless it is in fit_idx. weighting: `class`
+    (class balance) or `source` (each source's classes balanced too, source_balanced_weights)."""
+    evidence, models = cross_fitted_evidence(table, fit_idx, score_idx, k, seed, sequence_params, weighting)
     X = full_matrix(table, evidence)
-    full = fit_calibrated(X, table.y, table.rows, fit_idx, seed=seed, kind="boosted")
+    weights = row_weights(table, fit_idx, weighting)
+    full = fit_calibrated(X, table.y, table.rows, fit_idx, seed=seed, kind="boosted", sample_weight=weights)
     p_full = np.full(len(table.rows), np.nan)
     p_full[score_idx] = full.predict_proba(X[score_idx])[:, 1]
     cheap, p_cheap = None, np.full(len(table.rows), np.nan)
     if with_cheap:
         X_cheap = cheap_matrix(table, evidence)
-        cheap = fit_calibrated(X_cheap, table.y, table.rows, fit_idx, seed=seed, kind="boosted")
+        cheap = fit_calibrated(X_cheap, table.y, table.rows, fit_idx, seed=seed, kind="boosted", sample_weight=weights)
         p_cheap[score_idx] = cheap.predict_proba(X_cheap[score_idx])[:, 1]
     return StackFit(models, full, cheap, evidence, p_full, p_cheap)
 
 
 def held_out_p(table: EvidenceTable, fit_idx: np.ndarray, test_idx: np.ndarray, k: int, seed: int,
-               sequence_params: dict | None, torch_threads: int = 1) -> np.ndarray:
+               sequence_params: dict | None, torch_threads: int = 1, weighting: str = "class") -> np.ndarray:
     """P(machine) of test_idx from a stack fit on fit_idx only: one held-out fold, runnable in a worker
     process (held_out_p_by_setting with one setting)."""
-    return held_out_p_by_setting({"": table}, "", fit_idx, test_idx, k, seed, sequence_params, torch_threads)[""]
+    return held_out_p_by_setting({"": table}, "", fit_idx, test_idx, k, seed, sequence_params, torch_threads,
+                                 weighting)[""]
 
 
 def stack_p(fit: StackFit, table: EvidenceTable, idx: np.ndarray) -> np.ndarray:
@@ -224,7 +276,8 @@ def stack_p(fit: StackFit, table: EvidenceTable, idx: np.ndarray) -> np.ndarray:
 
 
 def held_out_p_by_setting(tables: dict, fit_on: str, fit_idx: np.ndarray, test_idx: np.ndarray, k: int, seed: int,
-                          sequence_params: dict | None, torch_threads: int = 1) -> dict[str, np.ndarray]:
+                          sequence_params: dict | None, torch_threads: int = 1,
+                          weighting: str = "class") -> dict[str, np.ndarray]:
     """One held-out fold scored in every setting: a stack fit on fit_idx of tables[fit_on] (the setting
     the shipped model is trained in) scores test_idx of each table (name -> EvidenceTable of the same
     rows in the same order). Runnable in a worker process: it sets the worker's torch threads, since the
@@ -232,7 +285,8 @@ def held_out_p_by_setting(tables: dict, fit_on: str, fit_idx: np.ndarray, test_i
     import torch
 
     torch.set_num_threads(torch_threads)
-    fit = fit_stack(tables[fit_on], fit_idx, test_idx, k=k, seed=seed, sequence_params=sequence_params)
+    fit = fit_stack(tables[fit_on], fit_idx, test_idx, k=k, seed=seed, sequence_params=sequence_params,
+                    weighting=weighting)
     return {name: (fit.p_full[test_idx] if name == fit_on else stack_p(fit, table, test_idx))
             for name, table in tables.items()}
 

@@ -37,11 +37,15 @@ CLASSIFIERS = {"additive": AdditiveClassifier, "boosted": BoostedClassifier}
 
 
 def fit_calibrated(X: np.ndarray, y: np.ndarray, rows: list[dict], idx: np.ndarray, seed: int = 0,
-                   kind: str = "additive", calibrate_on: np.ndarray | None = None, **params):
+                   kind: str = "additive", calibrate_on: np.ndarray | None = None,
+                   sample_weight: np.ndarray | None = None, **params):
     """Fit on ~85% of idx and Platt-calibrate on the group-disjoint rest (only the rows where
-    `calibrate_on`, a mask over all rows, is true, when given)."""
+    `calibrate_on`, a mask over all rows, is true, when given). sample_weight (over all rows) weights
+    the fit, on top of the class balance; calibration stays class-balanced only."""
     calibration = group_folds(rows, idx, 7, seed + 1) == 0
-    model = CLASSIFIERS[kind](**params).fit(X[idx[~calibration]], y[idx[~calibration]])
+    fit_rows = idx[~calibration]
+    model = CLASSIFIERS[kind](**params).fit(X[fit_rows], y[fit_rows],
+                                            sample_weight=None if sample_weight is None else sample_weight[fit_rows])
     held = idx[calibration]
     if calibrate_on is not None:
         held = held[calibrate_on[held]]

@@ -1,6 +1,7 @@
 """Detector v2's training table helpers on synthetic tables (numbers only, no text)."""
 
 import numpy as np
+import pytest
 
 from detector.features import LM_EVIDENCE_NAMES, lm_evidence_scores
 from detector.features.lm import LMResult, POOLED_LAYERS
@@ -148,3 +149,81 @@ def test_int8_lm_outputs_are_cached_apart_from_the_training_outputs():
     assert bf16.endswith("-cap256")
     assert lm_outputs_key("ab" * 32, 256, "int8") == bf16 + "-int8"
     assert lm_outputs_key("ab" * 32, 128, "int8") != lm_outputs_key("ab" * 32, 256, "int8")
+
+
+def _confounded_table(mixes, seed=0):
+    """Sources whose class mix differs (mixes: source -> (human, machine) counts). Feature 0 says which
+    source a row is from (+1 for sources mostly machine, -1 otherwise); feature 1 carries a weak signal
+    of the label that is the same in every source."""
+    rng = np.random.default_rng(seed)
+    rows, y, look = [], [], []
+    for source, (n_human, n_machine) in mixes.items():
+        mostly_machine = 1.0 if n_machine > n_human else -1.0
+        for label, count in ((0, n_human), (1, n_machine)):
+            for i in range(count):
+                rows.append({"id": f"{source}-{label}-{i}", "text": "", "source": f"{source}/x", "set": "train:all",
+                             "label": "machine" if label else "human", "generator": "gpt-4" if label else "human"})
+                y.append(label)
+                look.append(mostly_machine)
+    y = np.array(y)
+    hidden = np.column_stack([np.array(look) + rng.normal(0, 0.3, len(y)), rng.normal(0.6 * (2 * y - 1), 1.0)])
+    n = len(y)
+    return EvidenceTable(rows=rows, y=y, sets=np.array(["train:all"] * n, dtype=object),
+                         language=np.array(["en"] * n, dtype=object), n_tokens=np.full(n, 100),
+                         stats=np.zeros((n, 12)), hidden=hidden, tokens=[None] * n, text_parts=np.zeros((n, 5)))
+
+
+def test_source_weights_balance_the_classes_within_every_two_class_source():
+    from detector.training.evidence import source_balanced_weights
+
+    table = _confounded_table({"a": (100, 900), "b": (600, 200), "c": (300, 0)})
+    idx = np.arange(len(table.rows))
+    w = source_balanced_weights(table, idx, max_weight=1e9)
+    ratios = []
+    for source in ("a/x", "b/x"):
+        here = table.sources == source
+        ratios.append(w[here & (table.y == 1)].sum() / w[here & (table.y == 0)].sum())
+    # The same machine:human weight ratio in each two-class source: the source no longer predicts the label.
+    assert ratios[0] == pytest.approx(ratios[1])
+    only_human = table.sources == "c/x"
+    assert np.ptp(w[only_human]) == 0  # a one-class source keeps equal weights
+    for label in (0, 1):  # mean 1 within each class, so class balancing on top still balances
+        assert w[table.y == label].mean() == pytest.approx(1.0)
+    # Rows outside idx keep weight 1.
+    part = np.flatnonzero(table.sources != "c/x")
+    assert (source_balanced_weights(table, part)[only_human] == 1).all()
+    # The cap: a's 100 human rows would weigh 1000 / 200 = 5 each before the per-class scaling, b's 600
+    # human rows 800 / 1200; with the cap at 3, a's weigh 3 / (2 / 3) times b's instead of 5 / (2 / 3).
+    human_a, human_b = (table.sources == "a/x") & (table.y == 0), (table.sources == "b/x") & (table.y == 0)
+    assert w[human_a].mean() / w[human_b].mean() == pytest.approx(5 / (2 / 3))
+    capped = source_balanced_weights(table, idx, max_weight=3.0)
+    assert capped[human_a].mean() / capped[human_b].mean() == pytest.approx(3 / (2 / 3))
+
+
+def test_source_weights_make_a_probe_rely_on_the_signal_that_transfers_to_a_new_source():
+    """Trained where the source's look predicts the label, class balance alone learns the look; on a new
+    source whose human texts have the look of machine-heavy sources it ranks worse than chance, while the
+    source-weighted probe ranks by the signal that holds in every source."""
+    from detector.training.evidence import source_balanced_weights
+    from detector.training.folds import auroc_if_enough
+
+    train = _confounded_table({"a": (100, 900), "b": (900, 100)}, seed=1)
+    idx = np.arange(len(train.rows))
+    plain = HiddenStateProbe(C=1.0).fit(train.hidden, train.y)
+    weighted = HiddenStateProbe(C=1.0).fit(train.hidden, train.y, sample_weight=source_balanced_weights(train, idx))
+    rng = np.random.default_rng(5)
+    y_new = np.repeat([0, 1], 300)
+    new = np.column_stack([np.where(y_new == 0, 1.0, -1.0) + rng.normal(0, 0.3, 600),
+                           rng.normal(0.6 * (2 * y_new - 1), 1.0)])
+    plain_auroc = auroc_if_enough(y_new, plain.decision_function(new))
+    weighted_auroc = auroc_if_enough(y_new, weighted.decision_function(new))
+    assert plain_auroc < 0.5 < 0.65 < weighted_auroc
+
+
+def test_row_weights_reject_an_unknown_weighting():
+    from detector.training.evidence import row_weights
+
+    table = _confounded_table({"a": (5, 5)})
+    assert row_weights(table, np.arange(10), "class") is None
+    with pytest.raises(ValueError, match="weighting"):
+        row_weights(table, np.arange(10), "by-length")
