@@ -32,7 +32,7 @@ from filters.store.state import CALIBRATION_DIR
 # estimate"): on corpora of held-out sources with a generator the components never saw, the median sweep
 # with the machine sources resampled in the bootstrap had the lowest error and the best coverage of the
 # methods (with model synthsieve-v2-20261202T1658Z and a 300-document reference: MAE 8.2 points, coverage
-# 80%, median width 13 points; the mixture MLE and HDy 8.5, 74-75%, 13).
+# 82%, median width 14 points; the mixture MLE and HDy 8.5, 78-79%, 13.5).
 HEADLINE = "median_sweep"
 METHODS = {
     "mixture": (q.mixture_prevalence, "maximum-likelihood mixture of the human and machine score distributions "
