@@ -39,7 +39,7 @@ from detector.reference_lm import resolve_reference_model
 from detector.thresholds import cascade_cutoff, promise_thresholds, threshold_for_miss_rate
 from detector.training.evidence import (NEITHER, WEIGHTINGS, fit_stack, held_out_fold_indices, held_out_p,
                                         load_evidence_table)
-from detector.training.folds import auroc_if_enough
+from detector.training.folds import auroc_if_enough, fold_figures, summarise_folds
 
 # Above any probability: the cheap stage never flags alone (removing text needs the LM's evidence).
 CHEAP_NEVER_FLAGS = 1.5
@@ -66,35 +66,6 @@ def held_out_scores(table, key: str, k: int, seed: int, sequence_params: dict, j
         log(f"  held out {key} {name}: {len(test)} rows scored, {len(fit)} fit")
     log(f"{len(folds)} {key} folds in {time.time() - started:.0f}s")
     return p
-
-
-def fold_figures(table, p: np.ndarray, groups: np.ndarray, human_reference: np.ndarray) -> dict:
-    """Per group (source or family): AUROC of its held-out rows, all and English-judgeable. A group of
-    one class only (a machine-only source, a family) is ranked against `human_reference`, the held-out
-    human rows of every source."""
-    figures = {}
-    scored = np.flatnonzero(~np.isnan(p))
-    for name in sorted(set(groups[scored])):
-        rows = scored[groups[scored] == name]
-        if len(set(table.y[rows])) < 2:
-            if table.y[rows][0] == 0:  # human only: no ranking, only the flagged share (in the checks)
-                continue
-            rows = np.union1d(rows, human_reference)
-        en = table.judgeable(rows)
-        figures[name] = {"n": int(len(rows)), "n_machine": int(table.y[rows].sum()),
-                         "auroc": auroc_if_enough(table.y[rows], p[rows]), "english_judgeable_n": int(len(en)),
-                         "english_judgeable_auroc": auroc_if_enough(table.y[en], p[en])}
-    return figures
-
-
-def summarise(folds: dict) -> dict:
-    out = {}
-    for key in ("auroc", "english_judgeable_auroc"):
-        values = {n: f[key] for n, f in folds.items() if f[key] is not None}
-        worst = min(values, key=values.get) if values else None
-        out[key] = {"mean": float(np.mean(list(values.values()))) if values else None,
-                    "worst": worst, "worst_value": values.get(worst), "n_folds": len(values)}
-    return out
 
 
 def decision_shares(p: np.ndarray, ground: float, suspect: float) -> dict:
@@ -209,10 +180,10 @@ def main(max_machine_grounded, max_human_flagged, confidence, cascade_auroc_loss
 
     model_id = f"synthsieve-v2-{time.strftime('%Y%m%dT%H%MZ', time.gmtime(started))}"
     held_out = {
-        "source": {"folds": source_folds, "summary": summarise(source_folds),
+        "source": {"folds": source_folds, "summary": summarise_folds(source_folds),
                    "machine": decision_shares(machine_oof, ground, suspect),
                    "human": decision_shares(human_oof, ground, suspect)},
-        **({"family": {"folds": family_fold_results, "summary": summarise(family_fold_results)}} if family_folds else {}),
+        **({"family": {"folds": family_fold_results, "summary": summarise_folds(family_fold_results)}} if family_folds else {}),
     }
     command = " ".join(["python", "scripts/train_default_model.py", *sys.argv[1:]])
     evaluation = {"model_id": model_id, "command": command, "n_documents": len(table.rows),
