@@ -8,6 +8,7 @@ Inputs (each written by the command named in the card):
   models/precision_dev.json, models/precision_learners_dev.json
                                   scripts/evaluate_precision.py (optional)
   models/precision_held_out.json  scripts/evaluate_precision_held_out.py (optional)
+  models/weighting_held_out.json  scripts/evaluate_weighting.py (optional)
 
 The size of the LM-output extraction plan is read from detector.training.data.planned_documents.
 
@@ -240,8 +241,45 @@ def precision_section(precision: dict, model_id: str | None) -> list[str]:
     return out + [""]
 
 
+def weighting_section(weighting: dict | None, shipped: str) -> list[str]:
+    """Class against source-balanced training weights on held-out sources (scripts/evaluate_weighting.py):
+    one row per weighting, then each source's English-judgeable AUROC under each."""
+    if not weighting or not weighting.get("weightings"):
+        return []
+    results = weighting["weightings"]
+    names = list(results)
+    out = ["## Training weights: class balance against source balance", "",
+           f"Each source group refit without it once per weighting on the first {count(weighting.get('n_documents'))} "
+           f"documents of the extraction plan ({count(weighting.get('n_training_rows'))} training rows), thresholds "
+           f"set by the shipped rule on each weighting's own out-of-fold scores, held-out human text the only human "
+           f"set (`{weighting.get('command')}`); a smaller model than the shipped one, so compare the rows, not the "
+           f"levels. The shipped model uses `{shipped}`.", "",
+           "| weighting | pooled AUROC (English judgeable) | mean source AUROC (English judgeable) | worst source "
+           "(English judgeable) | machine flagged / grounded | human flagged (95% upper bound) |",
+           "| --- | ---: | ---: | --- | ---: | ---: |"]
+    for name in names:
+        r = results[name]
+        ej = get(r, "summary", "english_judgeable_auroc") or {}
+        human = r.get("human") or {}
+        out.append(f"| {name} | {num(r.get('pooled_auroc'))} ({num(r.get('pooled_english_judgeable_auroc'))}) | "
+                   f"{num(get(r, 'summary', 'auroc', 'mean'))} ({num(ej.get('mean'))}) | "
+                   f"{ej.get('worst') or 'n/a'} ({num(ej.get('worst_value'))}) | "
+                   f"{pct(get(r, 'machine', 'flagged'))} / {pct(get(r, 'machine', 'grounded'))} | "
+                   f"{human.get('flagged', 'n/a')} of {count(human.get('n'))} ({pct(human.get('flagged_upper_bound'), 2)}) |")
+    sources = sorted({s for r in results.values() for s in (r.get("folds") or {})})
+    out += ["", "| source | " + " | ".join(f"{n}: AUROC (English judgeable)" for n in names) + " |",
+            "| --- | " + " | ".join("---:" for _ in names) + " |"]
+    for source in sources:
+        cells = []
+        for name in names:
+            fold = (results[name].get("folds") or {}).get(source) or {}
+            cells.append(f"{num(fold.get('auroc'))} ({num(fold.get('english_judgeable_auroc'))})")
+        out.append(f"| {source} | " + " | ".join(cells) + " |")
+    return out + [""]
+
+
 def main_card(meta: dict, ev: dict | None, bench: dict | None, plan_size: int | None,
-              precision: dict | None = None) -> str:
+              precision: dict | None = None, weighting: dict | None = None) -> str:
     ev = ev or {}
     model_id = meta.get("model_id")
     t = meta.get("thresholds") or {}
@@ -470,6 +508,7 @@ def main_card(meta: dict, ev: dict | None, bench: dict | None, plan_size: int | 
         out.append("")
 
     out += precision_section(precision or {}, model_id)
+    out += weighting_section(weighting, get(meta, "training", "weighting") or "class")
 
     # --- Known limits
     out += ["## Known limits", "", *known_limits(meta, ev, rows, plan_size), ""]
@@ -559,7 +598,8 @@ def main(model_dir: Path, evaluation: Path, out: Path) -> None:
         raise SystemExit(f"{model_dir / 'model.json'} not found: train with scripts/train_default_model.py")
     precision = {"dev": _load("precision_dev.json"), "learners": _load("precision_learners_dev.json"),
                  "held_out": _load("precision_held_out.json")}
-    card = main_card(meta, _load(evaluation), _load("benchmark.json"), _plan_size(), precision)
+    card = main_card(meta, _load(evaluation), _load("benchmark.json"), _plan_size(), precision,
+                     _load("weighting_held_out.json"))
     out.write_text(card)
     print(f"wrote {out}")
 
