@@ -97,8 +97,9 @@ def main(first, weightings, k, sequence_epochs, jobs, max_machine_grounded, max_
             p[test] = p_test
         results[weighting] = weighting_figures(table, p, max_machine_grounded, max_human_flagged, confidence)
         summary = results[weighting]["summary"]["english_judgeable_auroc"]
-        print(f"{weighting}: English-judgeable mean AUROC {summary['mean']:.3f}, worst {summary['worst']} "
-              f"{summary['worst_value']:.3f} ({time.time() - started:.0f}s)", file=sys.stderr, flush=True)
+        shown = {key: "n/a" if summary[key] is None else f"{summary[key]:.3f}" for key in ("mean", "worst_value")}
+        print(f"{weighting}: English-judgeable mean AUROC {shown['mean']}, worst {summary['worst']} "
+              f"{shown['worst_value']} ({time.time() - started:.0f}s)", file=sys.stderr, flush=True)
     report = {"command": " ".join(["python", "scripts/evaluate_weighting.py", *sys.argv[1:]]),
               "n_documents": len(table.rows), "n_training_rows": int(len(table.training)),
               "reference_model_hash": source.sha256, "token_cap": token_cap,

@@ -130,15 +130,18 @@ def source_balanced_weights(table: EvidenceTable, idx: np.ndarray, max_weight: f
     another five parts human, the human pool and the learners' essays human only), so with class
     balance alone "which benchmark does this look like" predicts the label, and a model can learn the
     source's look instead of machine origin: on a source it never saw, that look says nothing. Here,
-    within every source holding both classes, each class carries half the source's rows' weight;
-    one-class sources keep weight 1. Weights are then scaled to mean 1 within each class, so the class
-    balance applied on top (every learned model here balances classes) still holds; a row's weight
-    is capped at `max_weight` so that a few human documents of a mostly machine source do not
-    dominate.
+    within every source holding both classes, each class first carries half the source's rows' weight
+    (one-class sources keep weight 1), capped at `max_weight` per row so that a few human documents of a
+    mostly machine source do not dominate; then weights are scaled to mean 1 within each class, so that
+    the class balance every learned model here applies on top still holds. What results: the same
+    machine:human weight ratio in every two-class source (not 1:1, since the one-class sources move
+    the class means), so the source no longer predicts the label among them.
     """
     weights = np.ones(len(table.rows))
     idx = np.asarray(idx)
     y, sources = table.y[idx], table.sources[idx]
+    if not np.isin(y, (0, 1)).all():
+        raise ValueError("source_balanced_weights takes labelled rows only (0 human, 1 machine)")
     local = np.ones(len(idx))
     for source in set(sources):
         here = sources == source

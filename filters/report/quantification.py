@@ -342,7 +342,9 @@ def bootstrap_draws(estimator: Estimator, corpus_scores, human_scores, machine_s
     component_seed: resample the human and machine samples from their own generator with this seed (the
     corpus from `seed`'s). Corpora estimated against the same components with the same component_seed
     then share their component replicates, so the difference of two corpora's replicates carries the
-    components' noise once, not twice (common random numbers).
+    components' noise once, not twice (common random numbers). With groups, each corpus's replicates
+    are stretched by their own widening, so such a difference is stretched too, shared noise included:
+    its interval errs on the wide side.
     """
     if n_boot < 1:
         raise ValueError("n_boot must be at least 1")
@@ -383,6 +385,9 @@ def bootstrap_draws(estimator: Estimator, corpus_scores, human_scores, machine_s
         draws = binned.from_counts(corpus_draws, human_draws, machine_draws, **counts_kwargs)
     else:
         draws, plain = np.empty(n_boot), np.empty(n_boot)
+        # The pooled machine resamples come from a generator of their own, so the grouped replicates
+        # draw exactly the random numbers they drew before the widening existed.
+        plain_rng = np.random.default_rng([seed, 0 if component_seed is None else component_seed + 1, 1])
         for replicate in range(n_boot):
             if groups is None:
                 machine_sample = machine[component_rng.integers(0, machine.size, machine.size)]
@@ -395,7 +400,7 @@ def bootstrap_draws(estimator: Estimator, corpus_scores, human_scores, machine_s
             draws[replicate] = estimator(corpus_sample, human_sample, machine_sample, **estimator_kwargs)
             if groups is not None:
                 plain[replicate] = estimator(corpus_sample, human_sample,
-                                             machine[component_rng.integers(0, machine.size, machine.size)],
+                                             machine[plain_rng.integers(0, machine.size, machine.size)],
                                              **estimator_kwargs)
     draws = np.asarray(draws, dtype=float)
     if groups is not None:

@@ -227,3 +227,23 @@ def test_row_weights_reject_an_unknown_weighting():
     assert row_weights(table, np.arange(10), "class") is None
     with pytest.raises(ValueError, match="weighting"):
         row_weights(table, np.arange(10), "by-length")
+
+
+def test_without_sample_weights_the_lm_evidence_models_fit_as_with_weights_of_one():
+    """The class weighting (the shipped model's) passes no weights: it must fit exactly as weights of 1."""
+    table = _lm_table(n=80)
+    ones = np.ones(len(table.rows))
+    plain, weighted = HiddenStateProbe().fit(table.hidden, table.y), HiddenStateProbe().fit(table.hidden, table.y, ones)
+    np.testing.assert_array_equal(plain.coef_, weighted.coef_)
+    params = dict(epochs=1, max_len=48, seed=0)
+    sequence = TokenSequenceModel(**params).fit(table.tokens, table.y).decision_function(table.tokens[:10])
+    sequence_ones = TokenSequenceModel(**params).fit(table.tokens, table.y, ones).decision_function(table.tokens[:10])
+    np.testing.assert_array_equal(sequence, sequence_ones)
+    from detector.training.evidence import row_weights, source_balanced_weights
+
+    assert row_weights(table, np.arange(80), "class") is None
+    with pytest.raises(ValueError, match="labelled rows"):
+        table.y[0] = NEITHER
+        source_balanced_weights(table, np.arange(80))
+    with pytest.raises(ValueError, match="sample_weight"):
+        HiddenStateProbe().fit(table.hidden, np.arange(80) % 2, sample_weight=ones[:5])
