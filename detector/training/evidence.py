@@ -126,8 +126,8 @@ WEIGHTINGS = ("class", "source")
 def source_balanced_weights(table: EvidenceTable, idx: np.ndarray, max_weight: float = 20.0) -> np.ndarray:
     """Weights over all rows (1 outside idx) that make each source's two classes weigh the same.
 
-    The sources were assembled with very different class mixes (one benchmark nine parts machine,
-    another five parts human, the human pool and the learners' essays human only), so with class
+    The sources were assembled with very different class mixes (one benchmark 95% machine,
+    another 84% human, the human pool and the learners' essays human only), so with class
     balance alone "which benchmark does this look like" predicts the label, and a model can learn the
     source's look instead of machine origin: on a source it never saw, that look says nothing. Here,
     within every source holding both classes, each class first carries half the source's rows' weight
