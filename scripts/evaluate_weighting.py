@@ -20,10 +20,8 @@ shipped one: compare the weightings, not the levels.
 from __future__ import annotations
 
 import json
-import multiprocessing
 import sys
 import time
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import click
@@ -31,7 +29,7 @@ import numpy as np
 
 from detector.reference_lm import resolve_reference_model
 from detector.thresholds import fpr_upper_bound, promise_thresholds
-from detector.training.evidence import WEIGHTINGS, held_out_fold_indices, held_out_p, load_evidence_table
+from detector.training.evidence import WEIGHTINGS, held_out_scores, load_evidence_table
 from detector.training.folds import auroc_if_enough, fold_figures, summarise_folds
 
 
@@ -84,17 +82,10 @@ def main(first, weightings, k, sequence_epochs, jobs, max_machine_grounded, max_
     started = time.time()
     source = resolve_reference_model(reference_model)
     table = load_evidence_table(source.sha256, token_cap, first)
-    folds = held_out_fold_indices(table, "source")
-    print(f"{len(table.rows)} documents, {len(table.training)} training rows, {len(folds)} source groups",
-          file=sys.stderr, flush=True)
+    print(f"{len(table.rows)} documents, {len(table.training)} training rows", file=sys.stderr, flush=True)
     results = {}
     for weighting in chosen:
-        p = np.full(len(table.rows), np.nan)
-        with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
-            scores = list(pool.map(held_out_p, *zip(*[(table, fit, test, k, 0, {"epochs": sequence_epochs}, 1, weighting)
-                                                       for _, fit, test in folds])))
-        for (_, _, test), p_test in zip(folds, scores):
-            p[test] = p_test
+        p = held_out_scores(table, "source", k, 0, {"epochs": sequence_epochs}, jobs, weighting=weighting)
         results[weighting] = weighting_figures(table, p, max_machine_grounded, max_human_flagged, confidence)
         summary = results[weighting]["summary"]["english_judgeable_auroc"]
         shown = {key: "n/a" if summary[key] is None else f"{summary[key]:.3f}" for key in ("mean", "worst_value")}

@@ -37,35 +37,13 @@ from detector.features.lm import LM_FEATURE_VERSION, LM_OUTPUTS_VERSION
 from detector.features.style_model import STYLE_VIEW_VERSION
 from detector.reference_lm import resolve_reference_model
 from detector.thresholds import cascade_cutoff, promise_thresholds, threshold_for_miss_rate
-from detector.training.evidence import (NEITHER, WEIGHTINGS, fit_stack, held_out_fold_indices, held_out_p,
-                                        load_evidence_table)
+from detector.training.evidence import NEITHER, WEIGHTINGS, fit_stack, held_out_scores, load_evidence_table
 from detector.training.folds import auroc_if_enough, fold_figures, summarise_folds
 
 # Above any probability: the cheap stage never flags alone (removing text needs the LM's evidence).
 CHEAP_NEVER_FLAGS = 1.5
 CHECK_SETS = {"dev": "dev:all", "modern_dev": "modern:dev", "learners_dev": "learners:dev",
               "grounded_docs": "grounded_docs:all", "polished_light_dev": "polished_light:dev"}
-
-
-def held_out_scores(table, key: str, k: int, seed: int, sequence_params: dict, jobs: int, torch_threads: int,
-                    log, weighting: str = "class") -> np.ndarray:
-    """Out-of-fold P(machine) of every labelled row in a held-out group of `key` (NaN elsewhere); the
-    folds run in `jobs` worker processes."""
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
-
-    p = np.full(len(table.rows), np.nan)
-    folds = held_out_fold_indices(table, key)
-    started = time.time()
-    # Spawned workers: each style fit starts its own fresh process, which a loky worker cannot do.
-    with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
-        scores = list(pool.map(held_out_p, *zip(*[(table, fit, test, k, seed, sequence_params, torch_threads,
-                                                    weighting) for _, fit, test in folds])))
-    for (name, fit, test), p_test in zip(folds, scores):
-        p[test] = p_test
-        log(f"  held out {key} {name}: {len(test)} rows scored, {len(fit)} fit")
-    log(f"{len(folds)} {key} folds in {time.time() - started:.0f}s")
-    return p
 
 
 def decision_shares(p: np.ndarray, ground: float, suspect: float) -> dict:

@@ -294,6 +294,31 @@ def held_out_p_by_setting(tables: dict, fit_on: str, fit_idx: np.ndarray, test_i
             for name, table in tables.items()}
 
 
+def held_out_scores(table: EvidenceTable, key: str, k: int, seed: int, sequence_params: dict | None, jobs: int,
+                    torch_threads: int = 1, log=None, weighting: str = "class") -> np.ndarray:
+    """Out-of-fold P(machine) of every labelled row in a held-out group of `key` (NaN elsewhere): each
+    group scored by a stack fit without it (held_out_p), the folds in `jobs` worker processes; `log`, if
+    given, is called with a line per fold."""
+    import multiprocessing
+    import time
+    from concurrent.futures import ProcessPoolExecutor
+
+    p = np.full(len(table.rows), np.nan)
+    folds = held_out_fold_indices(table, key)
+    started = time.time()
+    # Spawned workers: each style fit starts its own fresh process, which a loky worker cannot do.
+    with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+        scores = list(pool.map(held_out_p, *zip(*[(table, fit, test, k, seed, sequence_params, torch_threads,
+                                                    weighting) for _, fit, test in folds])))
+    for (name, fit, test), p_test in zip(folds, scores):
+        p[test] = p_test
+        if log:
+            log(f"  held out {key} {name}: {len(test)} rows scored, {len(fit)} fit")
+    if log:
+        log(f"{len(folds)} {key} folds in {time.time() - started:.0f}s")
+    return p
+
+
 def source_groups(table: EvidenceTable, n_groups: int = 5) -> dict[str, np.ndarray]:
     """Row masks of `n_groups` groups of whole source repositories, each source in exactly one, dealt
     largest first to the group with the fewest training rows so far (so the groups are of similar size
