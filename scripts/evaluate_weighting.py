@@ -25,34 +25,10 @@ import time
 from pathlib import Path
 
 import click
-import numpy as np
 
 from detector.reference_lm import resolve_reference_model
-from detector.thresholds import fpr_upper_bound, promise_thresholds
 from detector.training.evidence import WEIGHTINGS, held_out_scores, load_evidence_table
-from detector.training.folds import auroc_if_enough, fold_figures, summarise_folds
-
-
-def weighting_figures(table, p: np.ndarray, max_machine_grounded: float, max_human_flagged: float,
-                      confidence: float) -> dict:
-    """Held-out figures of one weighting's out-of-fold scores p (NaN where not scored)."""
-    scored = np.flatnonzero(~np.isnan(p))
-    human_rows = scored[table.y[scored] == 0]
-    folds = fold_figures(table, p, table.sources, human_rows)
-    judged = table.judgeable(scored)
-    machine, human = p[judged[table.y[judged] == 1]], p[judged[table.y[judged] == 0]]
-    rule = promise_thresholds(machine, {"held_out_sources": human}, max_machine_grounded, max_human_flagged,
-                              confidence)
-    flagged = int((human >= rule["suspect"]).sum())
-    return {"summary": summarise_folds(folds), "folds": folds,
-            "pooled_auroc": auroc_if_enough(table.y[scored], p[scored]),
-            "pooled_english_judgeable_auroc": auroc_if_enough(table.y[judged], p[judged]),
-            "thresholds": {"ground": rule["ground"], "suspect": rule["suspect"]},
-            "machine": {"n": int(machine.size), "flagged": float((machine >= rule["suspect"]).mean()),
-                        "grounded": float((machine < rule["ground"]).mean())},
-            "human": {"n": int(human.size), "flagged": flagged,
-                      "flagged_upper_bound": fpr_upper_bound(flagged, int(human.size), confidence),
-                      "grounded": float((human < rule["ground"]).mean())}}
+from detector.training.folds import held_out_figures
 
 
 @click.command()
@@ -86,7 +62,7 @@ def main(first, weightings, k, sequence_epochs, jobs, max_machine_grounded, max_
     results = {}
     for weighting in chosen:
         p = held_out_scores(table, "source", k, 0, {"epochs": sequence_epochs}, jobs, weighting=weighting)
-        results[weighting] = weighting_figures(table, p, max_machine_grounded, max_human_flagged, confidence)
+        results[weighting] = held_out_figures(table, p, max_machine_grounded, max_human_flagged, confidence)
         summary = results[weighting]["summary"]["english_judgeable_auroc"]
         shown = {key: "n/a" if summary[key] is None else f"{summary[key]:.3f}" for key in ("mean", "worst_value")}
         print(f"{weighting}: English-judgeable mean AUROC {shown['mean']}, worst {summary['worst']} "

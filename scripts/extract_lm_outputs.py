@@ -10,6 +10,7 @@ of all of them, usable for experiments before the whole plan is done:
     python scripts/extract_lm_outputs.py                # the whole plan (about 90 min on 2 idle CPU cores)
     python scripts/extract_lm_outputs.py --limit 2000   # the first 2,000 of it
     python scripts/extract_lm_outputs.py --limit 6000 --precision int8 --token-cap 128   # for measuring
+    python scripts/extract_lm_outputs.py --generated gemma-3-270m   # generated training text first
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ from __future__ import annotations
 import click
 
 from detector.features.lm import PerplexityFeatures
-from detector.training.data import LMOutputCache, extract_in_chunks, lm_outputs_key, planned_documents
+from detector.training.data import (LMOutputCache, extract_in_chunks, generated_documents, lm_outputs_key,
+                                    planned_documents)
 
 
 @click.command()
@@ -28,11 +30,16 @@ from detector.training.data import LMOutputCache, extract_in_chunks, lm_outputs_
               help="int8 outputs go to their own cache, for measuring what int8 costs (training uses bf16's).")
 @click.option("--reference-model", default=None)
 @click.option("--seed", default=0, show_default=True)
-def main(limit, chunk, token_cap, precision, reference_model, seed):
+@click.option("--generated", "generated", multiple=True,
+              help="Also the generated documents of this name (scripts/generate_continuations.py) grown from "
+                   "openings in the plan's first --limit, before the plan. Repeatable.")
+def main(limit, chunk, token_cap, precision, reference_model, seed, generated):
     extractor = PerplexityFeatures(reference_model=reference_model, token_cap=token_cap, compile_statistics=True,
                                    keep_outputs=True, precision=precision).load()
     cache = LMOutputCache(lm_outputs_key(extractor.source.sha256, extractor.token_cap, precision))
     plan = planned_documents(seed)[:limit]
+    if generated:
+        plan = generated_documents(generated, {row["id"] for row in plan}) + plan
     todo = [row for row in plan if row["id"] not in cache]
     print(f"{len(plan)} planned, {len(todo)} to compute -> {cache.directory}", flush=True)
     extract_in_chunks(extractor, todo, chunk, lambda rows, results: cache.add([r["id"] for r in rows], results))

@@ -15,6 +15,10 @@ from detector.features.precision import DEFAULT_PRECISION
 ROOT = Path(__file__).resolve().parents[2]  # the repository (detector/training/data.py)
 SHARED_DATA = Path(os.environ.get("SYNTHSIEVE_SHARED_DATA", ROOT.parent / "shared" / "data"))
 FEATURE_CACHE = Path(os.environ.get("SYNTHSIEVE_FEATURE_CACHE", ROOT / ".cache" / "features"))
+# Machine text generated for training (scripts/generate_continuations.py). It holds openings of the
+# shared data's texts, so it lives outside the work tree and is never committed.
+GENERATED_DATA = Path(os.environ.get("SYNTHSIEVE_GENERATED_DATA",
+                                     Path.home() / ".cache" / "synthsieve" / "generated"))
 
 
 def read_jsonl(path: Path) -> list[dict]:
@@ -113,6 +117,26 @@ def planned_documents(seed: int = 0) -> list[dict]:
     return plan
 
 
+GENERATED_PREFIX = "generated:"  # the set of every generated document: generated:<name>
+
+
+def generated_documents(names, opening_ids=None) -> list[dict]:
+    """The generated machine documents of each name (GENERATED_DATA/<name>.jsonl, written by
+    scripts/generate_continuations.py) as plan rows of the set generated:<name>; only those grown from
+    an opening in `opening_ids` when given (so a prefix of the plan brings its own continuations)."""
+    rows = []
+    for name in names:
+        path = GENERATED_DATA / f"{name}.jsonl"
+        if not path.exists():
+            raise SystemExit(f"{path} not found: run scripts/generate_continuations.py --name {name}")
+        for row in read_jsonl(path):
+            if row.get("label") != "machine" or not row.get("prefix_id"):
+                raise SystemExit(f"{path}: every generated row must be machine text with its prefix_id")
+            if opening_ids is None or row["prefix_id"] in opening_ids:
+                rows.append({**row, "set": f"{GENERATED_PREFIX}{name}"})
+    return rows
+
+
 def lm_outputs_key(reference_sha256: str, token_cap: int = 512, precision: str = DEFAULT_PRECISION) -> str:
     """The LM output cache's key: outputs version, statistics version, reference-model hash, token cap,
     and the precision where it is not the default (the training data's; int8 outputs are only for
@@ -204,7 +228,9 @@ class LMOutputCache:
                 hidden[row] = result.hidden
                 tokens[:, at:at + lengths[row]] = result.tokens
                 at += lengths[row]
-        name = f"chunk-{len(list(self.directory.glob('chunk-*.npz'))):06d}.npz"
+        # The ids' hash keeps two extractions writing to one cache at once from taking the same name.
+        digest = hashlib.sha1("\n".join(ids).encode()).hexdigest()[:8]
+        name = f"chunk-{len(list(self.directory.glob('chunk-*.npz'))):06d}-{digest}.npz"
         temporary = self.directory / f".{name}.tmp.npz"
         np.savez(temporary, ids=np.array(ids), n_tokens=np.array([r.n_tokens for r in results], dtype=np.int32),
                  stats=stats, hidden=hidden, token_lengths=lengths, tokens=tokens)

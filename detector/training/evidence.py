@@ -26,7 +26,8 @@ from detector.features.language import LanguageIdentifier
 from detector.features.lm_evidence import HiddenStateProbe, TokenSequenceModel, hidden_probe_inputs
 from detector.features.precision import DEFAULT_PRECISION
 from detector.features.style_model import StyleClassifier
-from detector.training.data import FEATURE_CACHE, LMOutputCache, lm_outputs_key, planned_documents
+from detector.training.data import (FEATURE_CACHE, GENERATED_PREFIX, LMOutputCache, generated_documents,
+                                    lm_outputs_key, planned_documents)
 from detector.training.table import fit_calibrated, generator_family, group_folds
 
 # The extraction plan's sets the models are fit on; the others only check them.
@@ -66,9 +67,14 @@ class EvidenceTable:
         return np.array([r.get(key) or "" for r in self.rows], dtype=object)
 
     @property
+    def generated(self) -> np.ndarray:
+        """Mask of the generated rows (scripts/generate_continuations.py): fit on, never scored out of fold."""
+        return np.array([str(s).startswith(GENERATED_PREFIX) for s in self.sets], dtype=bool)
+
+    @property
     def training(self) -> np.ndarray:
         """Indices of the rows models may be fit on."""
-        return np.flatnonzero(np.isin(self.sets, TRAINING_SETS) & (self.y != NEITHER))
+        return np.flatnonzero((np.isin(self.sets, TRAINING_SETS) | self.generated) & (self.y != NEITHER))
 
     def judgeable(self, idx: np.ndarray, min_tokens: int = 50) -> np.ndarray:
         """Those of idx that the thresholds decide on: English, at least min_tokens LM tokens."""
@@ -103,10 +109,14 @@ def _text_parts(rows: list[dict]) -> tuple[np.ndarray, np.ndarray]:
 
 
 def load_evidence_table(reference_sha256: str, token_cap: int, first: int | None = None,
-                        seed: int = 0, precision: str = DEFAULT_PRECISION) -> EvidenceTable:
-    """The planned documents (the first `first` of the plan) whose LM outputs are cached."""
+                        seed: int = 0, precision: str = DEFAULT_PRECISION, generated=()) -> EvidenceTable:
+    """The planned documents (the first `first` of the plan) whose LM outputs are cached, and the
+    generated documents of each name in `generated` grown from openings among them."""
     cache = LMOutputCache(lm_outputs_key(reference_sha256, token_cap, precision))
     rows = [r for r in planned_documents(seed)[:first] if r["id"] in cache]
+    if generated:
+        opening_ids = {r["id"] for r in rows}
+        rows += [r for r in generated_documents(generated, opening_ids) if r["id"] in cache]
     if not rows:
         raise SystemExit(f"no LM outputs cached under {cache.directory}: run scripts/extract_lm_outputs.py")
     ids = [r["id"] for r in rows]
@@ -327,6 +337,7 @@ def source_groups(table: EvidenceTable, n_groups: int = 5) -> dict[str, np.ndarr
     """
     training = np.zeros(len(table.rows), dtype=bool)
     training[table.training] = True
+    training &= ~table.generated  # the groups stay the same with or without generated training data
     sizes = {s: int((training & (table.sources == s)).sum()) for s in set(table.sources)}
     members: list[list[str]] = [[] for _ in range(n_groups)]
     load = [0] * n_groups
@@ -339,10 +350,10 @@ def source_groups(table: EvidenceTable, n_groups: int = 5) -> dict[str, np.ndarr
 
 def held_out_fold_indices(table: EvidenceTable, key: str) -> list[tuple[str, np.ndarray, np.ndarray]]:
     """(name, fit rows, scored rows) of each held-out group of `key` (see held_out_folds): the training
-    rows outside the group, and its labelled rows (in every set); groups that leave nothing to score or
-    only one class to fit are skipped."""
+    rows outside the group, and its labelled rows (in every set but the generated ones, which are only
+    fit on); groups that leave nothing to score or only one class to fit are skipped."""
     training = table.training
-    labelled = np.flatnonzero(table.y != NEITHER)
+    labelled = np.flatnonzero((table.y != NEITHER) & ~table.generated)  # generated text is never scored
     folds = []
     for name, held in held_out_folds(table, key).items():
         fit, test = training[~held[training]], labelled[held[labelled]]

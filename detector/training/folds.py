@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from detector.evaluation import auroc
+from detector.thresholds import fpr_upper_bound, promise_thresholds
 
 # A fold's AUROC is reported only where each class has this many documents: a few say nothing.
 MIN_PER_CLASS = 20
@@ -44,3 +45,50 @@ def summarise_folds(folds: dict) -> dict:
         out[key] = {"mean": float(np.mean(list(values.values()))) if values else None,
                     "worst": worst, "worst_value": values.get(worst), "n_folds": len(values)}
     return out
+
+
+def held_out_figures(table, p: np.ndarray, max_machine_grounded: float, max_human_flagged: float,
+                     confidence: float) -> dict:
+    """Held-out figures of one training recipe's out-of-fold scores p (NaN where not scored): per source
+    AUROC and its summary, pooled AUROC, and the decisions at thresholds set by the shipped rule on
+    these scores (held-out human text as the only human set: the check sets need a final model)."""
+    scored = np.flatnonzero(~np.isnan(p))
+    human_rows = scored[table.y[scored] == 0]
+    folds = fold_figures(table, p, table.sources, human_rows)
+    judged = table.judgeable(scored)
+    machine, human = p[judged[table.y[judged] == 1]], p[judged[table.y[judged] == 0]]
+    rule = promise_thresholds(machine, {"held_out_sources": human}, max_machine_grounded, max_human_flagged,
+                              confidence)
+    flagged = int((human >= rule["suspect"]).sum())
+    return {"summary": summarise_folds(folds), "folds": folds,
+            "pooled_auroc": auroc_if_enough(table.y[scored], p[scored]),
+            "pooled_english_judgeable_auroc": auroc_if_enough(table.y[judged], p[judged]),
+            "thresholds": {"ground": rule["ground"], "suspect": rule["suspect"]},
+            "machine": {"n": int(machine.size), "flagged": float((machine >= rule["suspect"]).mean()),
+                        "grounded": float((machine < rule["ground"]).mean())},
+            "human": {"n": int(human.size), "flagged": flagged,
+                      "flagged_upper_bound": fpr_upper_bound(flagged, int(human.size), confidence),
+                      "grounded": float((human < rule["ground"]).mean())}}
+
+
+def generator_figures(table, p: np.ndarray, sources) -> dict:
+    """Within each of `sources` (that have both classes scored): each generator's out-of-fold machine
+    rows ranked against the source's own human rows, English-judgeable only. Shows which kinds of
+    machine text a held-out source's AUROC is lost on (the minimum of MIN_PER_CLASS per class is not
+    applied: a generator has tens of rows; n says how many)."""
+    figures = {}
+    scored = np.flatnonzero(~np.isnan(p))
+    judged = table.judgeable(scored)
+    generators = table.column("generator")
+    for source in sources:
+        rows = judged[table.sources[judged] == source]
+        human = rows[table.y[rows] == 0]
+        machine = rows[table.y[rows] == 1]
+        if not len(human) or not len(machine):
+            continue
+        figures[source] = {
+            str(g): {"n": int((generators[machine] == g).sum()),
+                     "auroc": auroc(np.r_[np.zeros(len(human)), np.ones((generators[machine] == g).sum())],
+                                    np.r_[p[human], p[machine[generators[machine] == g]]])}
+            for g in sorted(set(generators[machine]))}
+    return figures

@@ -247,3 +247,80 @@ def test_without_sample_weights_the_lm_evidence_models_fit_as_with_weights_of_on
         source_balanced_weights(table, np.arange(80))
     with pytest.raises(ValueError, match="sample_weight"):
         HiddenStateProbe().fit(table.hidden, np.arange(80) % 2, sample_weight=ones[:5])
+
+
+def test_generated_rows_are_fit_on_but_never_scored_and_leave_the_source_groups_unchanged():
+    from detector.training.evidence import held_out_fold_indices
+
+    sizes = [("big/a", 300), ("mid/b", 200), ("mid/c", 150), ("small/d", 60), ("small/e", 50)]
+    plain = _table(sizes)
+    with_generated = _table(sizes)
+    # 150 generated machine rows grown from openings of the smallest source: enough to move it up the
+    # dealing order if they counted.
+    n = len(with_generated.rows)
+    extra = [{"id": f"g{i}", "text": "", "source": "small/e/data.jsonl", "set": "generated:gen",
+              "label": "machine", "generator": "gen (pure)"} for i in range(150)]
+    with_generated = EvidenceTable(
+        rows=with_generated.rows + extra, y=np.r_[with_generated.y, np.ones(150, int)],
+        sets=np.r_[with_generated.sets, np.array(["generated:gen"] * 150, dtype=object)],
+        language=np.array(["en"] * (n + 150), dtype=object), n_tokens=np.full(n + 150, 100),
+        stats=np.zeros((n + 150, 12)), hidden=np.zeros((n + 150, 8)), tokens=[None] * (n + 150),
+        text_parts=np.zeros((n + 150, 5)))
+    assert np.flatnonzero(with_generated.generated).tolist() == list(range(n, n + 150))
+    assert set(range(n, n + 150)) <= set(with_generated.training.tolist())  # fit on
+    assert list(source_groups(plain, 3)) == list(source_groups(with_generated, 3))
+    folds_plain = held_out_fold_indices(plain, "source")
+    folds_generated = held_out_fold_indices(with_generated, "source")
+    for (name, fit, test), (name_g, fit_g, test_g) in zip(folds_plain, folds_generated):
+        assert name == name_g and test.tolist() == test_g.tolist()  # never scored
+        # Held out with the source of their openings, fit on in every other fold.
+        in_fit = np.isin(np.arange(n, n + 150), fit_g)
+        assert (not in_fit.any()) if "small/e" in name.split("+") else in_fit.all()
+
+
+def test_generated_documents_read_only_machine_rows_grown_from_the_chosen_openings(tmp_path, monkeypatch):
+    import json
+
+    from detector.training import data
+
+    monkeypatch.setattr(data, "GENERATED_DATA", tmp_path)
+    rows = [{"id": f"g{i}", "text": "", "label": "machine", "prefix_id": f"o{i % 3}"} for i in range(6)]
+    (tmp_path / "gen.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    chosen = data.generated_documents(["gen"], {"o0", "o2"})
+    assert [r["id"] for r in chosen] == ["g0", "g2", "g3", "g5"]
+    assert {r["set"] for r in chosen} == {"generated:gen"}
+    assert len(data.generated_documents(["gen"])) == 6
+    with pytest.raises(SystemExit, match="not found"):
+        data.generated_documents(["absent"])
+    (tmp_path / "bad.jsonl").write_text(json.dumps({"id": "x", "text": "", "label": "human", "prefix_id": "o"}) + "\n")
+    with pytest.raises(SystemExit, match="machine text"):
+        data.generated_documents(["bad"])
+
+
+def test_lm_output_cache_round_trips_and_two_writers_never_share_a_chunk(tmp_path):
+    from detector.features.lm import LM_FEATURE_NAMES, TOKEN_SEQUENCE_NAMES
+    from detector.training.data import LMOutputCache
+
+    rng = np.random.default_rng(0)
+
+    def result(n):
+        return LMResult(n_tokens=n, features=rng.normal(size=len(LM_FEATURE_NAMES)),
+                        hidden=rng.normal(size=(2, len(POOLED_LAYERS), 4)).astype(np.float16),
+                        tokens=rng.normal(size=(len(TOKEN_SEQUENCE_NAMES), n)).astype(np.float16))
+
+    first, second = LMOutputCache("k", root=tmp_path), LMOutputCache("k", root=tmp_path)
+    a = [result(5), LMResult(n_tokens=2, features=None)]  # the second too short to score
+    b = [result(7)]
+    first.add(["a0", "a1"], a)
+    second.add(["b0"], b)  # opened before the first wrote: same chunk count, yet a chunk of its own
+    assert len(list((tmp_path / "k").glob("chunk-*.npz"))) == 2
+    reopened = LMOutputCache("k", root=tmp_path)
+    assert all(i in reopened for i in ("a0", "a1", "b0")) and "c" not in reopened
+    arrays = reopened.arrays(["b0", "a0", "a1"])
+    assert arrays["n_tokens"].tolist() == [7, 5, 2]
+    np.testing.assert_allclose(arrays["stats"][1], a[0].features.astype(np.float32))
+    assert np.isnan(arrays["stats"][2]).all()
+    np.testing.assert_array_equal(arrays["hidden"][0], b[0].hidden)
+    tokens = reopened.token_sequences(["a0", "a1", "b0"])
+    np.testing.assert_array_equal(tokens[0], a[0].tokens)
+    assert tokens[1] is None and tokens[2].shape == (len(TOKEN_SEQUENCE_NAMES), 7)
