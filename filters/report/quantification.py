@@ -68,6 +68,11 @@ PSEUDOCOUNT = 0.5
 MIN_BINS, MAX_BINS = 5, 40
 SWEEP_CUTOFFS = 100  # bins for the median sweep: up to 99 cut-offs
 SWEEP_MIN_SEPARATION = 0.25
+# How many machine sources unlike the stored ones a corpus's machine text is taken to come from, for the
+# source bootstrap's interval (new_sources_widening): 1 is the most cautious, None trusts the pooled
+# component. 3 measured best (scripts/simulate_prevalence.py; README): coverage at least 90% at a median
+# width under 20 points on corpora of one and of three held-out sources.
+CORPUS_SOURCES = 3
 _BISECTIONS = 52  # pi to within 2^-52 of the root
 
 Estimator = Callable[..., float]
@@ -272,7 +277,7 @@ _BINNED_ESTIMATORS: dict[Callable, _Binned] = {
 
 def bootstrap_interval(estimator: Estimator, corpus_scores, human_scores, machine_scores, n_boot: int = N_BOOT,
                        level: float = LEVEL, seed: int = 0, *, vectorised: bool = True, machine_groups=None,
-                       **estimator_kwargs) -> tuple[float, float, float]:
+                       corpus_sources: float | None = CORPUS_SOURCES, **estimator_kwargs) -> tuple[float, float, float]:
     """(estimate, low, high): the estimate and a percentile bootstrap interval at `level`.
 
     Each replicate resamples, with replacement and independently, the corpus documents, the human
@@ -295,7 +300,7 @@ def bootstrap_interval(estimator: Estimator, corpus_scores, human_scores, machin
         raise ValueError("level must be between 0 and 1")
     estimate, draws = bootstrap_draws(estimator, corpus_scores, human_scores, machine_scores, n_boot, seed,
                                       vectorised=vectorised, machine_groups=machine_groups, level=level,
-                                      **estimator_kwargs)
+                                      corpus_sources=corpus_sources, **estimator_kwargs)
     return (estimate, *percentile_interval(estimate, draws, level))
 
 
@@ -316,6 +321,26 @@ def few_groups_widening(n_groups: int, level: float = LEVEL) -> float:
     return float(t.ppf(upper, n_groups - 1) / norm.ppf(upper))
 
 
+def new_sources_widening(group_sizes, corpus_sources: float | None = CORPUS_SOURCES) -> float:
+    """sqrt(1 + G_eff / K): how much wider the sources' part of the spread must be for a corpus whose
+    machine text comes from K sources that are not among the stored ones.
+
+    The source bootstrap resamples the stored sources, so its between-source variance is that of their
+    size-weighted pool: about s^2 * sum(w_i^2), with s^2 the variance between single sources and w_i
+    their shares, i.e. s^2 / G_eff with G_eff = 1 / sum(w_i^2). But a corpus is not written by the
+    pool: its machine text comes from a few generators, whose mean sits s^2 / K away from the pool
+    besides. The interval for that corpus is a prediction interval, with variance s^2 (1/K + 1/G_eff):
+    the bootstrap's times 1 + G_eff / K. K = None (or infinite) gives 1, the pool's own interval.
+    """
+    sizes = np.asarray(group_sizes, dtype=float)
+    if corpus_sources is None or sizes.size < 2:
+        return 1.0
+    if corpus_sources <= 0:
+        raise ValueError("corpus_sources must be positive")
+    shares = sizes / sizes.sum()
+    return float(np.sqrt(1 + 1 / np.sum(shares ** 2) / corpus_sources))
+
+
 def percentile_interval(estimate: float, draws, level: float = LEVEL) -> tuple[float, float]:
     """(low, high): the percentile interval of bootstrap replicates at `level`, widened to contain the
     estimate if the percentiles happen not to."""
@@ -326,7 +351,8 @@ def percentile_interval(estimate: float, draws, level: float = LEVEL) -> tuple[f
 
 def bootstrap_draws(estimator: Estimator, corpus_scores, human_scores, machine_scores, n_boot: int = N_BOOT,
                     seed: int = 0, *, vectorised: bool = True, machine_groups=None, component_seed: int | None = None,
-                    level: float = LEVEL, **estimator_kwargs) -> tuple[float, np.ndarray]:
+                    level: float = LEVEL, corpus_sources: float | None = CORPUS_SOURCES,
+                    **estimator_kwargs) -> tuple[float, np.ndarray]:
     """(estimate, the n_boot bootstrap replicates) that bootstrap_interval takes its percentiles of; the
     replicates also give intervals for differences between corpora.
 
@@ -336,8 +362,9 @@ def bootstrap_draws(estimator: Estimator, corpus_scores, human_scores, machine_s
     machine text, as far as the spread between the groups shows it. Without it only document noise
     is covered, and a corpus whose generators score unlike the pooled sample is missed (measured by
     scripts/simulate_prevalence.py). With groups, the part of the replicates' spread that the sources
-    add is widened by few_groups_widening(G, level) (_widened_for_few_groups): a handful of sources
-    shows their spread only roughly.
+    add is widened (_widened_for_few_groups) by few_groups_widening(G, level), since a handful of
+    sources shows their spread only roughly, and by new_sources_widening(sizes, corpus_sources), since
+    the corpus's machine text comes from `corpus_sources` generators of its own, not from the pool.
 
     component_seed: resample the human and machine samples from their own generator with this seed (the
     corpus from `seed`'s). Corpora estimated against the same components with the same component_seed
@@ -357,6 +384,7 @@ def bootstrap_draws(estimator: Estimator, corpus_scores, human_scores, machine_s
         if groups.size != machine.size:
             raise ValueError(f"machine_groups has {groups.size} labels for {machine.size} machine scores")
         groups = np.unique(groups, return_inverse=True)[1]
+        group_sizes = np.bincount(groups)
     estimate = float(estimator(corpus, human, machine, **estimator_kwargs))
     rng = np.random.default_rng(seed)
     component_rng = np.random.default_rng(component_seed) if component_seed is not None else rng
@@ -404,23 +432,25 @@ def bootstrap_draws(estimator: Estimator, corpus_scores, human_scores, machine_s
                                              **estimator_kwargs)
     draws = np.asarray(draws, dtype=float)
     if groups is not None:
-        draws = _widened_for_few_groups(draws, np.asarray(plain, dtype=float), int(groups.max()) + 1, level)
+        draws = _widened_for_few_groups(draws, np.asarray(plain, dtype=float), group_sizes, level, corpus_sources)
     return estimate, draws
 
 
-def _widened_for_few_groups(draws: np.ndarray, plain: np.ndarray, n_groups: int, level: float) -> np.ndarray:
+def _widened_for_few_groups(draws: np.ndarray, plain: np.ndarray, group_sizes: np.ndarray, level: float,
+                            corpus_sources: float | None = CORPUS_SOURCES) -> np.ndarray:
     """The source bootstrap's replicates with the between-source part of their spread widened.
 
     var(draws) = within + between, where `within` is the spread with the machine sample resampled as
     one pool (`plain`, the same corpus and human replicates) and `between` what resampling the sources
-    adds. Only `between` rests on G sources, so only it is scaled, by few_groups_widening(G)^2; the
+    adds. Only `between` rests on the G sources and stands for the corpus's own generators, so only it
+    is scaled, by (few_groups_widening(G) * new_sources_widening(sizes, corpus_sources))^2; the
     replicates are stretched about their median to that variance and clipped to [0, 1].
     """
     total = float(np.var(draws))
     if total <= 0:
         return draws
     between = max(total - float(np.var(plain)), 0.0)
-    factor = few_groups_widening(n_groups, level)
+    factor = few_groups_widening(len(group_sizes), level) * new_sources_widening(group_sizes, corpus_sources)
     scale = np.sqrt((total + (factor ** 2 - 1) * between) / total)
     centre = float(np.median(draws))
     return np.clip(centre + scale * (draws - centre), 0.0, 1.0)

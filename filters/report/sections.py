@@ -202,7 +202,8 @@ def _with_whole_distribution(run: RunData, result: dict, rng: np.random.Generato
         estimate=headline["estimate"], ci_low=headline["ci_low"], ci_high=headline["ci_high"], level=headline["level"],
         method=headline["method"] + ("; 95% interval by bootstrap over the documents, the human sample and the "
                                      "machine sample's sources, the sources' part of the spread widened for their "
-                                     "small number (Student's t)"
+                                     "small number (Student's t) and to predict a corpus whose machine text comes "
+                                     f"from {q.CORPUS_SOURCES} generators unlike them"
                                      if components.machine_groups is not None
                                      and np.unique(components.machine_groups).size >= 2 else
                                      "; 95% interval by bootstrap over the documents and both component samples"),

@@ -300,7 +300,8 @@ def test_only_the_spread_the_sources_add_is_widened(vectorised, monkeypatch):
     groups = np.repeat(np.arange(len(shapes)), 300)
     human = rng.beta(*HUMAN, 800)
     corpus = np.concatenate([rng.beta(*shapes[1], 300), rng.beta(*HUMAN, 700)])
-    kwargs = {"n_boot": 60 if not vectorised else 200, "vectorised": vectorised, "machine_groups": groups}
+    kwargs = {"n_boot": 60 if not vectorised else 200, "vectorised": vectorised, "machine_groups": groups,
+              "corpus_sources": None}  # the pool's own interval: only the few-groups stretch
     _, widened = quantification.bootstrap_draws(mixture_prevalence, corpus, human, machine, **kwargs)
     _, pooled_only = quantification.bootstrap_draws(mixture_prevalence, corpus, human, machine,
                                                     **{**kwargs, "machine_groups": None})
@@ -316,3 +317,48 @@ def test_only_the_spread_the_sources_add_is_widened(vectorised, monkeypatch):
     assert 1.1 < scale[0] < quantification.few_groups_widening(4)
     # Sources that score differently add spread: the source bootstrap is wider than the pooled one.
     assert np.std(unwidened) > 1.5 * np.std(pooled_only)
+
+
+def test_new_sources_widening_is_the_prediction_interval_for_k_unseen_sources():
+    from filters.report.quantification import new_sources_widening
+
+    assert new_sources_widening([100] * 10, 1) == pytest.approx(np.sqrt(11))
+    assert new_sources_widening([100] * 10, 5) == pytest.approx(np.sqrt(3))
+    # Unequal sources count as fewer: G_eff = 1 / sum of squared shares (shares 1/2, 1/4, 1/4: 1 / 0.375).
+    assert new_sources_widening([200, 100, 100], 2) == pytest.approx(np.sqrt(1 + (1 / 0.375) / 2))
+    assert new_sources_widening([500, 500], None) == 1.0 and new_sources_widening([500], 1) == 1.0
+    with pytest.raises(ValueError):
+        new_sources_widening([1, 2], 0)
+
+
+@pytest.mark.parametrize("vectorised", [True, False])
+def test_fewer_corpus_sources_stretch_the_sources_part_more(vectorised):
+    """The same replicates (same seed) stretched for K = 1, 3 and the pool (None): each stretch follows
+    sqrt((total + (f^2 - 1) between) / total) with f = t/z * new_sources_widening(sizes, K), so the
+    between-source share found from the pool's stretch predicts the others'."""
+    import filters.report.quantification as quantification
+
+    rng = np.random.default_rng(5)
+    shapes = [(5.0, 1.5), (2.5, 2.5), (8.0, 1.2), (3.0, 1.5)]
+    sizes = [500, 300, 200, 200]
+    machine = np.concatenate([rng.beta(*shape, n) for shape, n in zip(shapes, sizes)])
+    groups = np.repeat(np.arange(len(shapes)), sizes)
+    human = rng.beta(*HUMAN, 800)
+    corpus = np.concatenate([rng.beta(*shapes[1], 200), rng.beta(*HUMAN, 800)])
+    kwargs = {"n_boot": 60 if not vectorised else 200, "vectorised": vectorised, "machine_groups": groups}
+    draws = {k: quantification.bootstrap_draws(mixture_prevalence, corpus, human, machine, corpus_sources=k,
+                                               **kwargs)[1] for k in (None, 3, 1)}
+    centre = np.median(draws[None])
+    spread = {k: np.median(np.abs(d - centre)) for k, d in draws.items()}
+    assert spread[1] > spread[3] > spread[None]
+    t_over_z = quantification.few_groups_widening(4)
+    f = {k: t_over_z * quantification.new_sources_widening(sizes, k) for k in draws}
+    # Where none is clipped at 0 or 1, scale_K^2 = 1 + (f_K^2 - 1) b with b = between / total.
+    moved = (np.abs(draws[None] - centre) > 1e-3) & (draws[1] > 0) & (draws[1] < 1)
+    ratio = {k: np.median((draws[k] - centre)[moved] / (draws[None] - centre)[moved]) for k in (3, 1)}
+    # Unwidened replicates u: draws[K] - c = s_K (u - c), so ratio_K = s_K / s_None. Solve b from K = 3
+    # and predict K = 1.
+    b = (ratio[3] ** 2 - 1) / ((f[3] ** 2 - 1) - ratio[3] ** 2 * (f[None] ** 2 - 1))
+    assert 0 < b < 1
+    predicted = np.sqrt((1 + (f[1] ** 2 - 1) * b) / (1 + (f[None] ** 2 - 1) * b))
+    assert ratio[1] == pytest.approx(predicted, rel=1e-6)
