@@ -9,6 +9,7 @@ Inputs (each written by the command named in the card):
                                   scripts/evaluate_precision.py (optional)
   models/precision_held_out.json  scripts/evaluate_precision_held_out.py (optional)
   models/weighting_held_out.json  scripts/evaluate_weighting.py (optional)
+  models/generated_held_out.json  scripts/evaluate_generated.py (optional)
 
 The size of the LM-output extraction plan is read from detector.training.data.planned_documents.
 
@@ -241,20 +242,11 @@ def precision_section(precision: dict, model_id: str | None) -> list[str]:
     return out + [""]
 
 
-def weighting_section(weighting: dict | None, shipped: str) -> list[str]:
-    """Class against source-balanced training weights on held-out sources (scripts/evaluate_weighting.py):
-    one row per weighting, then each source's English-judgeable AUROC under each."""
-    if not weighting or not weighting.get("weightings"):
-        return []
-    results = weighting["weightings"]
+def recipe_rows(results: dict, label: str) -> list[str]:
+    """The held-out figures of training recipes fit the same way (held_out_figures): one row per recipe,
+    then each source's AUROC under each."""
     names = list(results)
-    out = ["## Training weights: class balance against source balance", "",
-           f"Each source group refit without it once per weighting on the first {count(weighting.get('n_documents'))} "
-           f"documents of the extraction plan ({count(weighting.get('n_training_rows'))} training rows), thresholds "
-           f"set by the shipped rule on each weighting's own out-of-fold scores, held-out human text the only human "
-           f"set (`{weighting.get('command')}`); a smaller model than the shipped one, so compare the rows, not the "
-           f"levels. The shipped model uses `{shipped}`.", "",
-           "| weighting | pooled AUROC (English judgeable) | mean source AUROC (English judgeable) | worst source "
+    out = [f"| {label} | pooled AUROC (English judgeable) | mean source AUROC (English judgeable) | worst source "
            "(English judgeable) | machine flagged / grounded | human flagged (95% upper bound) |",
            "| --- | ---: | ---: | --- | ---: | ---: |"]
     for name in names:
@@ -275,11 +267,57 @@ def weighting_section(weighting: dict | None, shipped: str) -> list[str]:
             fold = (results[name].get("folds") or {}).get(source) or {}
             cells.append(f"{num(fold.get('auroc'))} ({num(fold.get('english_judgeable_auroc'))})")
         out.append(f"| {source} | " + " | ".join(cells) + " |")
-    return out + [""]
+    return out
+
+
+def recipe_setting(report: dict, what: str) -> str:
+    return (f"Each source group refit without it {what} on the first {count(report.get('n_documents'))} documents of "
+            f"the extraction plan ({count(report.get('n_training_rows'))} training rows), thresholds set by the shipped "
+            f"rule on each run's own out-of-fold scores, held-out human text the only human set "
+            f"(`{report.get('command')}`); a smaller model than the shipped one, so compare the rows, not the levels.")
+
+
+def weighting_section(weighting: dict | None, shipped: str) -> list[str]:
+    """Class against source-balanced training weights on held-out sources (scripts/evaluate_weighting.py)."""
+    if not weighting or not weighting.get("weightings"):
+        return []
+    return ["## Training weights: class balance against source balance", "",
+            recipe_setting(weighting, "once per weighting") + f" The shipped model uses `{shipped}`.", "",
+            *recipe_rows(weighting["weightings"], "weighting"), ""]
+
+
+def generated_section(generated: dict | None, shipped: list[str]) -> list[str]:
+    """Without against with generated training text (scripts/evaluate_generated.py), and the worst
+    sources' machine text by generator."""
+    if not generated or not generated.get("runs"):
+        return []
+    runs = generated["runs"]
+    about = generated.get("generated") or {}
+    out = ["## Generated training text: base-model continuations", "",
+           recipe_setting(generated, "once without and once with "
+                          f"{count(about.get('n_rows'))} generated machine documents ({', '.join(about.get('sets') or [])}: "
+                          "continuations of human training openings, held out with their opening's source, never scored)")
+           + f" The shipped model was trained {'with ' + ', '.join(shipped) if shipped else 'without them'}.", "",
+           *recipe_rows(runs, "training rows"), ""]
+    breakdown = {source: {name: (runs[name].get("generators") or {}).get(source) or {} for name in runs}
+                 for source in sorted({s for r in runs.values() for s in (r.get("generators") or {})})}
+    if breakdown:
+        names = list(runs)
+        out += ["Machine text of the worst sources by generator, each against its own source's human text (English "
+                "judgeable; n machine documents):", "",
+                "| source | generator | n | " + " | ".join(f"{n}: AUROC" for n in names) + " |",
+                "| --- | --- | ---: | " + " | ".join("---:" for _ in names) + " |"]
+        for source, by_run in breakdown.items():
+            for generator in sorted({g for figures in by_run.values() for g in figures}):
+                first = next(f[generator] for f in by_run.values() if generator in f)
+                cells = [num((by_run[n].get(generator) or {}).get("auroc")) for n in names]
+                out.append(f"| {source} | {generator} | {first.get('n', 'n/a')} | " + " | ".join(cells) + " |")
+        out.append("")
+    return out
 
 
 def main_card(meta: dict, ev: dict | None, bench: dict | None, plan_size: int | None,
-              precision: dict | None = None, weighting: dict | None = None) -> str:
+              precision: dict | None = None, weighting: dict | None = None, generated: dict | None = None) -> str:
     ev = ev or {}
     model_id = meta.get("model_id")
     t = meta.get("thresholds") or {}
@@ -509,6 +547,7 @@ def main_card(meta: dict, ev: dict | None, bench: dict | None, plan_size: int | 
 
     out += precision_section(precision or {}, model_id)
     out += weighting_section(weighting, get(meta, "training", "weighting") or "class")
+    out += generated_section(generated, list(get(meta, "training", "generated") or []))
 
     # --- Known limits
     out += ["## Known limits", "", *known_limits(meta, ev, rows, plan_size), ""]
@@ -599,7 +638,7 @@ def main(model_dir: Path, evaluation: Path, out: Path) -> None:
     precision = {"dev": _load("precision_dev.json"), "learners": _load("precision_learners_dev.json"),
                  "held_out": _load("precision_held_out.json")}
     card = main_card(meta, _load(evaluation), _load("benchmark.json"), _plan_size(), precision,
-                     _load("weighting_held_out.json"))
+                     _load("weighting_held_out.json"), _load("generated_held_out.json"))
     out.write_text(card)
     print(f"wrote {out}")
 
