@@ -29,7 +29,7 @@ import click
 
 from detector.reference_lm import resolve_reference_model
 from detector.training.evidence import WEIGHTINGS, held_out_scores, load_evidence_table
-from detector.training.folds import generator_figures, held_out_figures
+from detector.training.folds import generator_figures, held_out_figures, held_out_run_options
 
 # The sources whose per-generator breakdown is reported: the two worst held out (README).
 BREAKDOWN_SOURCES = ("baoguangsheng/fast-detect-gpt", "innerfirexy/EvoBench")
@@ -42,14 +42,7 @@ BREAKDOWN_SOURCES = ("baoguangsheng/fast-detect-gpt", "innerfirexy/EvoBench")
               help="Only the first N planned documents (their LM outputs must be cached), and the generated "
                    "documents grown from their openings.")
 @click.option("--weighting", type=click.Choice(WEIGHTINGS), default="class", show_default=True)
-@click.option("--cross-fit", "k", default=2, show_default=True, help="Folds for the cross-fitted evidence scores.")
-@click.option("--sequence-epochs", default=4, show_default=True)
-@click.option("--jobs", default=2, show_default=True, help="Held-out folds fit at once, in worker processes.")
-@click.option("--max-machine-grounded", default=0.10, show_default=True)
-@click.option("--max-human-flagged", default=0.01, show_default=True)
-@click.option("--confidence", default=0.95, show_default=True)
-@click.option("--token-cap", default=256, show_default=True)
-@click.option("--reference-model", default=None, help="Local HF causal-LM dir (default: shipped SmolLM2).")
+@held_out_run_options
 @click.option("--out", type=click.Path(path_type=Path), default=Path("models/generated_held_out.json"),
               show_default=True)
 def main(generated, first, weighting, k, sequence_epochs, jobs, max_machine_grounded, max_human_flagged,

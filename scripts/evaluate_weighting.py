@@ -28,7 +28,7 @@ import click
 
 from detector.reference_lm import resolve_reference_model
 from detector.training.evidence import WEIGHTINGS, held_out_scores, load_evidence_table
-from detector.training.folds import held_out_figures
+from detector.training.folds import held_out_figures, held_out_run_options
 
 
 @click.command()
@@ -36,14 +36,7 @@ from detector.training.folds import held_out_figures
               help="Only the first N planned documents (their LM outputs must be cached).")
 @click.option("--weightings", default=",".join(WEIGHTINGS), show_default=True,
               help="Comma-separated weightings to compare.")
-@click.option("--cross-fit", "k", default=2, show_default=True, help="Folds for the cross-fitted evidence scores.")
-@click.option("--sequence-epochs", default=4, show_default=True)
-@click.option("--jobs", default=2, show_default=True, help="Held-out folds fit at once, in worker processes.")
-@click.option("--max-machine-grounded", default=0.10, show_default=True)
-@click.option("--max-human-flagged", default=0.01, show_default=True)
-@click.option("--confidence", default=0.95, show_default=True)
-@click.option("--token-cap", default=256, show_default=True)
-@click.option("--reference-model", default=None, help="Local HF causal-LM dir (default: shipped SmolLM2).")
+@held_out_run_options
 @click.option("--out", type=click.Path(path_type=Path), default=Path("models/weighting_held_out.json"),
               show_default=True)
 def main(first, weightings, k, sequence_epochs, jobs, max_machine_grounded, max_human_flagged, confidence,

@@ -92,3 +92,23 @@ def generator_figures(table, p: np.ndarray, sources) -> dict:
                                     np.r_[p[human], p[machine[generators[machine] == g]]])}
             for g in sorted(set(generators[machine]))}
     return figures
+
+
+def held_out_run_options(command):
+    """The click options every held-out comparison script shares (scripts/evaluate_weighting.py,
+    scripts/evaluate_generated.py): how the folds are fit and the decision targets."""
+    import click
+
+    options = [
+        click.option("--cross-fit", "k", default=2, show_default=True, help="Folds for the cross-fitted evidence scores."),
+        click.option("--sequence-epochs", default=4, show_default=True),
+        click.option("--jobs", default=2, show_default=True, help="Held-out folds fit at once, in worker processes."),
+        click.option("--max-machine-grounded", default=0.10, show_default=True),
+        click.option("--max-human-flagged", default=0.01, show_default=True),
+        click.option("--confidence", default=0.95, show_default=True),
+        click.option("--token-cap", default=256, show_default=True),
+        click.option("--reference-model", default=None, help="Local HF causal-LM dir (default: shipped SmolLM2)."),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
