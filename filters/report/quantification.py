@@ -70,8 +70,8 @@ SWEEP_CUTOFFS = 100  # bins for the median sweep: up to 99 cut-offs
 SWEEP_MIN_SEPARATION = 0.25
 # How many machine sources unlike the stored ones a corpus's machine text is taken to come from, for the
 # source bootstrap's interval (new_sources_widening): 1 is the most cautious, None trusts the pooled
-# component. 3 measured best (scripts/simulate_prevalence.py; README): coverage at least 90% at a median
-# width under 20 points on corpora of one and of three held-out sources.
+# component. Measured with 3 (scripts/simulate_prevalence.py; README): coverage 89% at a median width of
+# 17 points on corpora of one held-out source, 95% at 20 on corpora of three; 1 and 2 were wider.
 CORPUS_SOURCES = 3
 _BISECTIONS = 52  # pi to within 2^-52 of the root
 
