@@ -10,6 +10,7 @@ import numpy as np
 
 from detector.decision import Thresholds
 from filters.report import breakdown
+from filters.report import quantification as q
 from filters.report.components import HEADLINE, load_components, lower_bound, whole_distribution
 from filters.document import PARTITIONS, QUARANTINE, SCORED_PARTITIONS, SUSPECTED, UNCERTAIN
 from filters.report.load import RunData
@@ -217,9 +218,13 @@ def _with_whole_distribution(run: RunData, result: dict, rng: np.random.Generato
                   f"the model's held-out machine scores ({components.described['machine']['n']:,})"),
         meaning=(f"If this corpus's human documents score like {human['what']} and its machine documents like the "
                  "model's held-out machine scores, intervals built this way contain the true share in about 95% of "
-                 "corpora. The interval covers sampling noise in the corpus and in both component samples; it does "
-                 "not cover a generator, domain or language the components do not represent, which can move the "
-                 "estimate by more than the interval's width"
+                 "corpora. The interval covers sampling noise in the corpus and in both component samples"
+                 + (f", and machine text from {q.CORPUS_SOURCES} generators that score unlike the stored ones as far "
+                    "as the stored sources differ among themselves"
+                    if components.machine_groups is not None and np.unique(components.machine_groups).size >= 2
+                    else "")
+                 + "; it does not cover a generator, domain or language further from the components than that, "
+                 "which can move the estimate by more than the interval's width"
                  + (" (with no human reference from this crawl, human text unlike the model's held-out sources "
                     "is the largest risk: give --human-reference or --reference-before)" if human["from"] == "model"
                     else "") + "."),

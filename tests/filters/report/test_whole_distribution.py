@@ -14,6 +14,7 @@ from filters.executor.reference import ReferenceSpec
 from filters.executor.run import run_filter
 from filters.executor.settings import FilterSettings
 from filters.report.build import build_report
+from filters.report.quantification import CORPUS_SOURCES
 from tests.helpers.corpus import plumbing_text, write_jsonl
 from tests.helpers.fake_detector import FakeDetector
 
@@ -71,6 +72,28 @@ def test_the_headline_is_the_mixture_estimate_from_the_models_components(mixture
     assert prevalence["lower_bound"] is None  # it needs the crawl's own human reference
     assert prevalence["classify_and_count"]["flag_rule"]  # the old figure is kept beside it
     assert prevalence["n_whole_distribution"] == 1500
+    assert "generators" not in prevalence["method"]  # no machine sources stored: nothing to resample
+
+
+def test_with_machine_sources_the_interval_predicts_the_corpuss_own_generators(mixture, tmp_path):
+    """As with the shipped model, whose held-out machine scores carry their sources: the sources are
+    resampled and the interval is widened for a corpus written by generators of its own."""
+    root, truth, _, _ = mixture
+    rng = np.random.default_rng(8)
+    model_dir = tmp_path / "model"
+    model_dir.mkdir()
+    shapes = [(6, 2), (5, 2), (7, 2), (4, 2)]
+    np.savez(model_dir / "held_out_scores.npz", human=rng.beta(2, 6, 2000),
+             machine=np.concatenate([rng.beta(*shape, 500) for shape in shapes]),
+             machine_source=np.repeat([f"source{i}" for i in range(4)], 500))
+    run_filter([str(root / "corpus.jsonl")], tmp_path / "run", SETTINGS,
+               detector_loader=lambda: ScriptedDetector(model_dir))
+    grouped = build_report([tmp_path / "run"], with_plots=False).data["prevalence"]
+    plain = build_report([root / "plain"], with_plots=False).data["prevalence"]
+    assert f"from {CORPUS_SOURCES} generators unlike them" in grouped["method"]
+    assert f"{CORPUS_SOURCES} generators that score unlike the stored ones" in grouped["meaning"]
+    assert grouped["ci_low"] <= truth <= grouped["ci_high"]
+    assert grouped["ci_high"] - grouped["ci_low"] > plain["ci_high"] - plain["ci_low"]
 
 
 def test_with_a_reference_the_human_component_is_the_reference_and_a_lower_bound_appears(mixture):
