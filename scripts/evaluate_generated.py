@@ -56,6 +56,11 @@ def main(generated, first, weighting, k, sequence_epochs, jobs, max_machine_grou
               "with": load_evidence_table(source.sha256, token_cap, first, generated=generated)}
     n_plain = len(tables["without"].rows)
     n_generated = int(tables["with"].generated.sum())
+    # The plan's rows come first in both tables (an extraction adding to the cache between the two loads
+    # would break that): the scores are compared row for row.
+    if ([r["id"] for r in tables["with"].rows[:n_plain]] != [r["id"] for r in tables["without"].rows]
+            or tables["with"].generated[:n_plain].any()):
+        raise SystemExit("the two tables do not share their plan rows: is an extraction writing to the cache?")
     if not n_generated:
         raise SystemExit(f"no LM outputs cached for the generated sets {list(generated)}: run "
                          f"scripts/extract_lm_outputs.py --limit {first} --generated NAME")
@@ -63,7 +68,7 @@ def main(generated, first, weighting, k, sequence_epochs, jobs, max_machine_grou
           f"{n_generated} generated rows added", file=sys.stderr, flush=True)
     results = {}
     for name, table in tables.items():
-        # The plan's rows come first in both tables, so the scores line up; generated rows are never scored.
+        # Generated rows (after the plan's) are never scored.
         p = held_out_scores(table, "source", k, 0, {"epochs": sequence_epochs}, jobs, weighting=weighting)[:n_plain]
         base = tables["without"]
         results[name] = held_out_figures(base, p, max_machine_grounded, max_human_flagged, confidence)

@@ -13,7 +13,8 @@ detector.training.data.generated_documents).
 
 The output holds openings of the shared data's texts, so it is written outside the work tree
 (default: the user cache's `generated/` folder, $SYNTHSIEVE_GENERATED_DATA) and is never committed.
-Resumable: documents are appended a batch at a time and a rerun skips the openings already done.
+Resumable: documents are appended a batch at a time and a rerun skips the openings already done,
+those dropped for a continuation under MIN_NEW_TOKENS included (listed in <name>.dropped).
 
     python scripts/generate_continuations.py --generator PATH.gguf --name gemma-3-270m [--first 8064]
 
@@ -87,10 +88,13 @@ def main(generator, name, first, max_docs, prefix_tokens, new_tokens, batch, see
     import torch
 
     out = (out_dir or GENERATED_DATA) / f"{name}.jsonl"
+    dropped_file = out.with_suffix(".dropped")  # openings whose continuation was too short, one id a line
     out.parent.mkdir(parents=True, exist_ok=True)
     done = set()
     if out.exists():
         done = {json.loads(line)["prefix_id"] for line in out.open() if line.strip()}
+    if dropped_file.exists():
+        done |= {line.strip() for line in dropped_file.open() if line.strip()}
     todo = [r for r in openings(first, max_docs, seed) if r["id"] not in done]
     print(f"{len(done)} done, {len(todo)} openings to continue -> {out}", file=sys.stderr, flush=True)
     if not todo:
@@ -110,11 +114,12 @@ def main(generator, name, first, max_docs, prefix_tokens, new_tokens, batch, see
                 output = model.generate(**inputs, do_sample=True, max_new_tokens=new_tokens,
                                         pad_token_id=tokenizer.pad_token_id, **DECODINGS[decoding])
             width = inputs["input_ids"].shape[1]
-            with out.open("a") as handle:
+            with out.open("a") as handle, dropped_file.open("a") as dropped:
                 for row, prefix, sequence in zip(part, prefixes, output):
                     continuation = sequence[width:]
                     n_new = int((continuation != tokenizer.pad_token_id).sum())
                     if n_new < MIN_NEW_TOKENS:
+                        dropped.write(row["id"] + "\n")  # a rerun does not sample it again
                         continue
                     text = tokenizer.decode(prefix + continuation.tolist(), skip_special_tokens=True).strip()
                     handle.write(json.dumps({

@@ -130,8 +130,9 @@ def generated_documents(names, opening_ids=None) -> list[dict]:
         if not path.exists():
             raise SystemExit(f"{path} not found: run scripts/generate_continuations.py --name {name}")
         for row in read_jsonl(path):
-            if row.get("label") != "machine" or not row.get("prefix_id"):
-                raise SystemExit(f"{path}: every generated row must be machine text with its prefix_id")
+            if row.get("label") != "machine" or not row.get("prefix_id") or not row.get("source"):
+                # Without its opening's source a row would not be held out with it: a leak.
+                raise SystemExit(f"{path}: every generated row must be machine text with its prefix_id and source")
             if opening_ids is None or row["prefix_id"] in opening_ids:
                 rows.append({**row, "set": f"{GENERATED_PREFIX}{name}"})
     return rows

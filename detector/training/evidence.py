@@ -68,7 +68,8 @@ class EvidenceTable:
 
     @property
     def generated(self) -> np.ndarray:
-        """Mask of the generated rows (scripts/generate_continuations.py): fit on, never scored out of fold."""
+        """Mask of the generated rows (scripts/generate_continuations.py): fit on (their share of the stack's
+        calibration slice included, like every training row's), never scored out of fold."""
         return np.array([str(s).startswith(GENERATED_PREFIX) for s in self.sets], dtype=bool)
 
     @property

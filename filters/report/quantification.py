@@ -332,11 +332,11 @@ def new_sources_widening(group_sizes, corpus_sources: float | None = CORPUS_SOUR
     besides. The interval for that corpus is a prediction interval, with variance s^2 (1/K + 1/G_eff):
     the bootstrap's times 1 + G_eff / K. K = None (or infinite) gives 1, the pool's own interval.
     """
+    if corpus_sources is not None and corpus_sources <= 0:
+        raise ValueError("corpus_sources must be positive")
     sizes = np.asarray(group_sizes, dtype=float)
     if corpus_sources is None or sizes.size < 2:
         return 1.0
-    if corpus_sources <= 0:
-        raise ValueError("corpus_sources must be positive")
     shares = sizes / sizes.sum()
     return float(np.sqrt(1 + 1 / np.sum(shares ** 2) / corpus_sources))
 

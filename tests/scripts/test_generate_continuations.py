@@ -45,3 +45,16 @@ def test_continues_english_human_training_openings_once_each(tmp_path, monkeypat
     again = CliRunner().invoke(generate.main, args)
     assert again.exit_code == 0 and "0 openings to continue" in again.output
     assert len((tmp_path / "tiny.jsonl").read_text().splitlines()) == 3
+
+
+def test_openings_whose_continuation_is_too_short_are_dropped_once(tmp_path, monkeypatch, tiny_reference_model):
+    plan = [_row(1, "train:all"), _row(2, "human_pool:all")]
+    monkeypatch.setattr(generate, "planned_documents", lambda seed: plan)
+    monkeypatch.setattr(generate, "MIN_NEW_TOKENS", 1000)  # longer than any continuation asked for
+    args = ["--generator", str(tiny_reference_model), "--name", "tiny", "--out", str(tmp_path),
+            "--prefix-tokens", "8", "--new-tokens", "4"]
+    assert CliRunner().invoke(generate.main, args).exit_code == 0
+    assert not (tmp_path / "tiny.jsonl").read_text()
+    assert sorted((tmp_path / "tiny.dropped").read_text().split()) == ["o1", "o2"]
+    again = CliRunner().invoke(generate.main, args)
+    assert again.exit_code == 0 and "0 openings to continue" in again.output

@@ -284,7 +284,8 @@ def test_generated_documents_read_only_machine_rows_grown_from_the_chosen_openin
     from detector.training import data
 
     monkeypatch.setattr(data, "GENERATED_DATA", tmp_path)
-    rows = [{"id": f"g{i}", "text": "", "label": "machine", "prefix_id": f"o{i % 3}"} for i in range(6)]
+    rows = [{"id": f"g{i}", "text": "", "label": "machine", "prefix_id": f"o{i % 3}", "source": "r/x"}
+            for i in range(6)]
     (tmp_path / "gen.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     chosen = data.generated_documents(["gen"], {"o0", "o2"})
     assert [r["id"] for r in chosen] == ["g0", "g2", "g3", "g5"]
@@ -292,12 +293,16 @@ def test_generated_documents_read_only_machine_rows_grown_from_the_chosen_openin
     assert len(data.generated_documents(["gen"])) == 6
     with pytest.raises(SystemExit, match="not found"):
         data.generated_documents(["absent"])
-    (tmp_path / "bad.jsonl").write_text(json.dumps({"id": "x", "text": "", "label": "human", "prefix_id": "o"}) + "\n")
-    with pytest.raises(SystemExit, match="machine text"):
-        data.generated_documents(["bad"])
+    for bad in ({"label": "human", "prefix_id": "o", "source": "r/x"}, {"label": "machine", "source": "r/x"},
+                {"label": "machine", "prefix_id": "o"}):  # human, no opening, no source (it would leak)
+        (tmp_path / "bad.jsonl").write_text(json.dumps({"id": "x", "text": "", **bad}) + "\n")
+        with pytest.raises(SystemExit, match="machine text"):
+            data.generated_documents(["bad"])
 
 
-def test_lm_output_cache_round_trips_and_two_writers_never_share_a_chunk(tmp_path):
+def test_lm_output_cache_round_trips_and_two_writers_never_share_a_chunk(tmp_path, monkeypatch):
+    from pathlib import Path
+
     from detector.features.lm import LM_FEATURE_NAMES, TOKEN_SEQUENCE_NAMES
     from detector.training.data import LMOutputCache
 
@@ -312,7 +317,11 @@ def test_lm_output_cache_round_trips_and_two_writers_never_share_a_chunk(tmp_pat
     a = [result(5), LMResult(n_tokens=2, features=None)]  # the second too short to score
     b = [result(7)]
     first.add(["a0", "a1"], a)
-    second.add(["b0"], b)  # opened before the first wrote: same chunk count, yet a chunk of its own
+    # Two extractions counting the chunks at the same moment: the second sees none either.
+    real_glob = Path.glob
+    monkeypatch.setattr(Path, "glob", lambda self, pattern: iter(()) if pattern == "chunk-*.npz" else real_glob(self, pattern))
+    second.add(["b0"], b)  # same chunk number, yet a file of its own
+    monkeypatch.undo()
     assert len(list((tmp_path / "k").glob("chunk-*.npz"))) == 2
     reopened = LMOutputCache("k", root=tmp_path)
     assert all(i in reopened for i in ("a0", "a1", "b0")) and "c" not in reopened
