@@ -29,7 +29,7 @@ import click
 
 from detector.reference_lm import resolve_reference_model
 from detector.training.evidence import WEIGHTINGS, held_out_scores, load_evidence_table
-from detector.training.folds import generator_figures, held_out_figures, held_out_run_options
+from detector.training.folds import generator_figures, held_out_figures, held_out_run_options, summary_line
 
 # The sources whose per-generator breakdown is reported: the two worst held out (README).
 BREAKDOWN_SOURCES = ("baoguangsheng/fast-detect-gpt", "innerfirexy/EvoBench")
@@ -67,17 +67,15 @@ def main(generated, first, weighting, k, sequence_epochs, jobs, max_machine_grou
     print(f"{n_plain} documents, {len(tables['without'].training)} training rows; "
           f"{n_generated} generated rows added", file=sys.stderr, flush=True)
     results = {}
+    base = tables["without"]  # both runs are judged on its rows
     for name, table in tables.items():
         # Generated rows (after the plan's) are never scored.
         p = held_out_scores(table, "source", k, 0, {"epochs": sequence_epochs}, jobs, weighting=weighting)[:n_plain]
-        base = tables["without"]
         results[name] = held_out_figures(base, p, max_machine_grounded, max_human_flagged, confidence)
         results[name]["generators"] = generator_figures(base, p, BREAKDOWN_SOURCES)
-        summary = results[name]["summary"]["english_judgeable_auroc"]
-        shown = {key: "n/a" if summary[key] is None else f"{summary[key]:.3f}" for key in ("mean", "worst_value")}
-        print(f"{name} generated rows: English-judgeable mean AUROC {shown['mean']}, worst {summary['worst']} "
-              f"{shown['worst_value']} ({time.time() - started:.0f}s)", file=sys.stderr, flush=True)
-    generated_rows = [r for r in tables["with"].rows if r["set"].startswith("generated:")]
+        print(f"{summary_line(name + ' generated rows', results[name])} ({time.time() - started:.0f}s)",
+              file=sys.stderr, flush=True)
+    generated_rows = [r for r, is_generated in zip(tables["with"].rows, tables["with"].generated) if is_generated]
     report = {"command": " ".join(["python", "scripts/evaluate_generated.py", *sys.argv[1:]]),
               "n_documents": n_plain, "n_training_rows": int(len(tables["without"].training)),
               "generated": {"sets": list(generated), "n_rows": n_generated,

@@ -28,7 +28,7 @@ import click
 
 from detector.reference_lm import resolve_reference_model
 from detector.training.evidence import WEIGHTINGS, held_out_scores, load_evidence_table
-from detector.training.folds import held_out_figures, held_out_run_options
+from detector.training.folds import held_out_figures, held_out_run_options, summary_line
 
 
 @click.command()
@@ -56,10 +56,8 @@ def main(first, weightings, k, sequence_epochs, jobs, max_machine_grounded, max_
     for weighting in chosen:
         p = held_out_scores(table, "source", k, 0, {"epochs": sequence_epochs}, jobs, weighting=weighting)
         results[weighting] = held_out_figures(table, p, max_machine_grounded, max_human_flagged, confidence)
-        summary = results[weighting]["summary"]["english_judgeable_auroc"]
-        shown = {key: "n/a" if summary[key] is None else f"{summary[key]:.3f}" for key in ("mean", "worst_value")}
-        print(f"{weighting}: English-judgeable mean AUROC {shown['mean']}, worst {summary['worst']} "
-              f"{shown['worst_value']} ({time.time() - started:.0f}s)", file=sys.stderr, flush=True)
+        print(f"{summary_line(weighting, results[weighting])} ({time.time() - started:.0f}s)", file=sys.stderr,
+              flush=True)
     report = {"command": " ".join(["python", "scripts/evaluate_weighting.py", *sys.argv[1:]]),
               "n_documents": len(table.rows), "n_training_rows": int(len(table.training)),
               "reference_model_hash": source.sha256, "token_cap": token_cap,

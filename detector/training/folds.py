@@ -86,12 +86,19 @@ def generator_figures(table, p: np.ndarray, sources) -> dict:
         machine = rows[table.y[rows] == 1]
         if not len(human) or not len(machine):
             continue
-        figures[source] = {
-            str(g): {"n": int((generators[machine] == g).sum()),
-                     "auroc": auroc(np.r_[np.zeros(len(human)), np.ones((generators[machine] == g).sum())],
-                                    np.r_[p[human], p[machine[generators[machine] == g]]])}
-            for g in sorted(set(generators[machine]))}
+        figures[source] = {}
+        for g in sorted(set(generators[machine])):
+            own = machine[generators[machine] == g]
+            figures[source][str(g)] = {"n": int(len(own)), "auroc": auroc(
+                np.r_[np.zeros(len(human)), np.ones(len(own))], np.r_[p[human], p[own]])}
     return figures
+
+
+def summary_line(name: str, figures: dict) -> str:
+    """One progress line of a recipe's held-out figures (held_out_figures): mean and worst source."""
+    summary = figures["summary"]["english_judgeable_auroc"]
+    shown = {key: "n/a" if summary[key] is None else f"{summary[key]:.3f}" for key in ("mean", "worst_value")}
+    return f"{name}: English-judgeable mean AUROC {shown['mean']}, worst {summary['worst']} {shown['worst_value']}"
 
 
 def held_out_run_options(command):

@@ -199,14 +199,14 @@ def _with_whole_distribution(run: RunData, result: dict, rng: np.random.Generato
     whole = whole_distribution(corpus, components, seed=seed)
     headline = whole["methods"][HEADLINE]
     human = components.described["human"]
+    # The bootstrap resamples the machine sources (and widens for them) only where there are several.
+    by_source = components.machine_groups is not None and np.unique(components.machine_groups).size >= 2
     result.update(
         estimate=headline["estimate"], ci_low=headline["ci_low"], ci_high=headline["ci_high"], level=headline["level"],
         method=headline["method"] + ("; 95% interval by bootstrap over the documents, the human sample and the "
                                      "machine sample's sources, the sources' part of the spread widened for their "
                                      "small number (Student's t) and to predict a corpus whose machine text comes "
-                                     f"from {q.CORPUS_SOURCES} generators unlike them"
-                                     if components.machine_groups is not None
-                                     and np.unique(components.machine_groups).size >= 2 else
+                                     f"from {q.CORPUS_SOURCES} generators unlike them" if by_source else
                                      "; 95% interval by bootstrap over the documents and both component samples"),
         headline_method=HEADLINE, methods=whole["methods"], lower_bound=whole["lower_bound"], _draws=whole["draws"],
         n_whole_distribution=int(corpus.size),
@@ -220,9 +220,7 @@ def _with_whole_distribution(run: RunData, result: dict, rng: np.random.Generato
                  "model's held-out machine scores, intervals built this way contain the true share in about 95% of "
                  "corpora. The interval covers sampling noise in the corpus and in both component samples"
                  + (f", and machine text from {q.CORPUS_SOURCES} generators that score unlike the stored ones as far "
-                    "as the stored sources differ among themselves"
-                    if components.machine_groups is not None and np.unique(components.machine_groups).size >= 2
-                    else "")
+                    "as the stored sources differ among themselves" if by_source else "")
                  + "; it does not cover a generator, domain or language further from the components than that, "
                  "which can move the estimate by more than the interval's width"
                  + (" (with no human reference from this crawl, human text unlike the model's held-out sources "

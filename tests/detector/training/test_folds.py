@@ -72,3 +72,12 @@ def test_generator_figures_rank_each_generator_against_its_own_sources_human_tex
     assert set(figures) == {"a/x"}
     assert figures["a/x"]["chat"] == {"n": 20, "auroc": 1.0}
     assert figures["a/x"]["base"] == {"n": 20, "auroc": 0.0}
+
+
+def test_summary_line_names_the_mean_and_the_worst_source_and_says_when_there_is_none():
+    from detector.training.folds import summary_line
+
+    figures = {"summary": {"english_judgeable_auroc": {"mean": 0.8123, "worst": "a/x", "worst_value": 0.61}}}
+    assert summary_line("class", figures) == "class: English-judgeable mean AUROC 0.812, worst a/x 0.610"
+    empty = {"summary": {"english_judgeable_auroc": {"mean": None, "worst": None, "worst_value": None}}}
+    assert summary_line("source", empty) == "source: English-judgeable mean AUROC n/a, worst None n/a"
