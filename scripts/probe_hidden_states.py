@@ -89,6 +89,9 @@ def within_source_centred(X: np.ndarray, y: np.ndarray, sources: np.ndarray, fit
             continue
         parts.append(X[here] - 0.5 * (X[classes[0]].mean(axis=0) + X[classes[1]].mean(axis=0)))
         kept.append(here)
+    if not parts:
+        raise SystemExit(f"no fitting source holds {min_per_class} documents of each class: a within-source "
+                         "fit needs more of the plan (a larger --first)")
     return np.concatenate(parts), np.concatenate(kept)
 
 

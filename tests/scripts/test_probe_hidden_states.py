@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "probe_hidden_states.py"
 _spec = importlib.util.spec_from_file_location("probe_hidden_states", SCRIPT)
@@ -65,9 +66,30 @@ def test_within_source_probe_reads_the_class_signal_not_the_source_offset():
     raw_coef, within_coef = raw[-1].coef_[0], within[-1].coef_[0]
     assert abs(raw_coef[1]) > 0.5 * abs(raw_coef[0])        # the raw probe leans on the source offset
     assert abs(within_coef[1]) < 0.1 * abs(within_coef[0])  # the within-source probe hardly does
-    # and so, inside a new source whose offset says "machine", it still ranks by the class signal
+    # and so, inside a new source where feature 1 runs against the label (its human rows sit higher),
+    # it still ranks by the class signal
     rng = np.random.default_rng(1)
     labels = rng.integers(0, 2, 300)
     new = np.column_stack([labels + rng.normal(0, 0.8, 300), rng.normal(0, 2.0, 300) + 3 * (1 - labels)])
     from sklearn.metrics import roc_auc_score
     assert roc_auc_score(labels, within.decision_function(new)) > roc_auc_score(labels, raw.decision_function(new)) + 0.1
+
+
+def test_only_the_fitting_rows_set_a_sources_mean():
+    X, y, sources = _sources()
+    fit = np.flatnonzero((sources != "mostly_machine") | (np.arange(len(y)) % 2 == 0))
+    centred, rows = probe_script.within_source_centred(X, y, sources, fit)
+    assert set(rows) <= set(fit)
+    here = rows[sources[rows] == "mostly_machine"]
+    in_fit = [here[y[here] == label] for label in (0, 1)]
+    midpoint = 0.5 * (X[in_fit[0]].mean(axis=0) + X[in_fit[1]].mean(axis=0))
+    np.testing.assert_allclose(centred[sources[rows] == "mostly_machine"], X[here] - midpoint)
+    # rows outside the fit would have moved the midpoint
+    everything = [np.flatnonzero((sources == "mostly_machine") & (y == label)) for label in (0, 1)]
+    assert not np.allclose(midpoint, 0.5 * (X[everything[0]].mean(axis=0) + X[everything[1]].mean(axis=0)))
+
+
+def test_no_two_class_source_is_a_clear_error():
+    X, y, sources = _sources()
+    with pytest.raises(SystemExit, match="no fitting source"):
+        probe_script.within_source_centred(X, y, sources, np.flatnonzero(sources == "human_pool"))
