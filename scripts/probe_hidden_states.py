@@ -190,8 +190,8 @@ def main(layers, c, min_tokens, stacked, within_source, first, token_cap, refere
     summary = {}
     scored = ~np.isnan(pooled[names[0]])
     for name in names:
-        # Pooled over every held-out source: each source scored by its own fold's model, as a corpus
-        # of many sources would be by one model with one cut-off.
+        # Pooled over every held-out source, each scored by its own fold's model: roughly what one
+        # cut-off across many sources faces (not any single model's AUROC).
         summary[f"{name}_pooled"] = {"auroc": auroc_if_enough(y[scored], pooled[name][scored]),
                                      "english_judgeable_auroc": auroc_if_enough(
                                          y[scored & english], pooled[name][scored & english])}

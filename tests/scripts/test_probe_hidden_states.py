@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from sklearn.metrics import roc_auc_score
 
 SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "probe_hidden_states.py"
 _spec = importlib.util.spec_from_file_location("probe_hidden_states", SCRIPT)
@@ -71,7 +72,6 @@ def test_within_source_probe_reads_the_class_signal_not_the_source_offset():
     rng = np.random.default_rng(1)
     labels = rng.integers(0, 2, 300)
     new = np.column_stack([labels + rng.normal(0, 0.8, 300), rng.normal(0, 2.0, 300) + 3 * (1 - labels)])
-    from sklearn.metrics import roc_auc_score
     assert roc_auc_score(labels, within.decision_function(new)) > roc_auc_score(labels, raw.decision_function(new)) + 0.1
 
 
