@@ -29,7 +29,8 @@ import click
 
 from detector.reference_lm import resolve_reference_model
 from detector.training.evidence import WEIGHTINGS, held_out_scores, load_evidence_table
-from detector.training.folds import generator_figures, held_out_figures, held_out_run_options, summary_line
+from detector.training.folds import (generator_figures, held_out_figures, held_out_run_options, summary_line,
+                                     write_held_out_report)
 
 # The sources whose per-generator breakdown is reported: the two worst held out (README).
 BREAKDOWN_SOURCES = ("baoguangsheng/fast-detect-gpt", "innerfirexy/EvoBench")
@@ -76,16 +77,12 @@ def main(generated, first, weighting, k, sequence_epochs, jobs, max_machine_grou
         print(f"{summary_line(name + ' generated rows', results[name])} ({time.time() - started:.0f}s)",
               file=sys.stderr, flush=True)
     generated_rows = [r for r, is_generated in zip(tables["with"].rows, tables["with"].generated) if is_generated]
-    report = {"command": " ".join(["python", "scripts/evaluate_generated.py", *sys.argv[1:]]),
-              "n_documents": n_plain, "n_training_rows": int(len(tables["without"].training)),
-              "generated": {"sets": list(generated), "n_rows": n_generated,
-                            "generators": sorted({r.get("generator", "") for r in generated_rows})},
-              "weighting": weighting, "reference_model_hash": source.sha256, "token_cap": token_cap,
-              "targets": {"max_machine_grounded": max_machine_grounded, "max_human_flagged": max_human_flagged,
-                          "confidence": confidence},
-              "runs": results, "seconds": round(time.time() - started, 1)}
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(report, indent=1) + "\n")
+    targets = {"max_machine_grounded": max_machine_grounded, "max_human_flagged": max_human_flagged,
+               "confidence": confidence}
+    write_held_out_report(out, "scripts/evaluate_generated.py", base, source.sha256, token_cap, targets, started,
+                          generated={"sets": list(generated), "n_rows": n_generated,
+                                     "generators": sorted({r.get("generator", "") for r in generated_rows})},
+                          weighting=weighting, runs=results)
     print(json.dumps({name: {"summary": r["summary"], "pooled_english_judgeable_auroc": r["pooled_english_judgeable_auroc"],
                              "machine": r["machine"], "human": r["human"],
                              "generators": {s: {g: round(v["auroc"], 3) for g, v in gens.items()}

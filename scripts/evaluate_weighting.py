@@ -28,7 +28,7 @@ import click
 
 from detector.reference_lm import resolve_reference_model
 from detector.training.evidence import WEIGHTINGS, held_out_scores, load_evidence_table
-from detector.training.folds import held_out_figures, held_out_run_options, summary_line
+from detector.training.folds import held_out_figures, held_out_run_options, summary_line, write_held_out_report
 
 
 @click.command()
@@ -58,14 +58,10 @@ def main(first, weightings, k, sequence_epochs, jobs, max_machine_grounded, max_
         results[weighting] = held_out_figures(table, p, max_machine_grounded, max_human_flagged, confidence)
         print(f"{summary_line(weighting, results[weighting])} ({time.time() - started:.0f}s)", file=sys.stderr,
               flush=True)
-    report = {"command": " ".join(["python", "scripts/evaluate_weighting.py", *sys.argv[1:]]),
-              "n_documents": len(table.rows), "n_training_rows": int(len(table.training)),
-              "reference_model_hash": source.sha256, "token_cap": token_cap,
-              "targets": {"max_machine_grounded": max_machine_grounded, "max_human_flagged": max_human_flagged,
-                          "confidence": confidence},
-              "weightings": results, "seconds": round(time.time() - started, 1)}
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(report, indent=1) + "\n")
+    targets = {"max_machine_grounded": max_machine_grounded, "max_human_flagged": max_human_flagged,
+               "confidence": confidence}
+    write_held_out_report(out, "scripts/evaluate_weighting.py", table, source.sha256, token_cap, targets, started,
+                          weightings=results)
     print(json.dumps({w: {"summary": r["summary"], "pooled_english_judgeable_auroc": r["pooled_english_judgeable_auroc"],
                           "machine": r["machine"], "human": r["human"]} for w, r in results.items()}, indent=1))
 

@@ -119,3 +119,22 @@ def held_out_run_options(command):
     for option in reversed(options):
         command = option(command)
     return command
+
+
+def write_held_out_report(out, script: str, table, reference_hash: str, token_cap: int, targets: dict,
+                          started: float, **fields) -> dict:
+    """Write the JSON report of a held-out comparison script (and return it): the command that made it,
+    the documents and training rows of `table`, the reference model and cap, the decision targets and
+    the run time, then the script's own `fields`."""
+    import json
+    import sys
+    import time
+    from pathlib import Path
+
+    report = {"command": " ".join(["python", script, *sys.argv[1:]]), "n_documents": len(table.rows),
+              "n_training_rows": int(len(table.training)), "reference_model_hash": reference_hash,
+              "token_cap": token_cap, "targets": targets, **fields, "seconds": round(time.time() - started, 1)}
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=1) + "\n")
+    return report

@@ -81,3 +81,25 @@ def test_summary_line_names_the_mean_and_the_worst_source_and_says_when_there_is
     assert summary_line("class", figures) == "class: English-judgeable mean AUROC 0.812, worst a/x 0.610"
     empty = {"summary": {"english_judgeable_auroc": {"mean": None, "worst": None, "worst_value": None}}}
     assert summary_line("source", empty) == "source: English-judgeable mean AUROC n/a, worst None n/a"
+
+
+def test_held_out_report_records_the_run_and_the_scripts_own_fields(tmp_path, monkeypatch):
+    import json
+    import sys
+    import time
+    from types import SimpleNamespace
+
+    from detector.training.folds import write_held_out_report
+
+    table = SimpleNamespace(rows=[{}] * 7, training=np.arange(4))
+    monkeypatch.setattr(sys, "argv", ["evaluate_x.py", "--first", "7"])
+    out = tmp_path / "new" / "report.json"  # the folder does not exist yet
+    targets = {"max_machine_grounded": 0.1, "max_human_flagged": 0.01, "confidence": 0.95}
+    returned = write_held_out_report(out, "scripts/evaluate_x.py", table, "abc", 256, targets, time.time() - 2,
+                                     runs={"a": 1})
+    written = json.loads(out.read_text())
+    assert written == returned
+    assert written["command"] == "python scripts/evaluate_x.py --first 7"
+    assert (written["n_documents"], written["n_training_rows"]) == (7, 4)
+    assert (written["reference_model_hash"], written["token_cap"], written["targets"]) == ("abc", 256, targets)
+    assert written["runs"] == {"a": 1} and written["seconds"] >= 2
