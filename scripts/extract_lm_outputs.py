@@ -11,6 +11,8 @@ of all of them, usable for experiments before the whole plan is done:
     python scripts/extract_lm_outputs.py --limit 2000   # the first 2,000 of it
     python scripts/extract_lm_outputs.py --limit 6000 --precision int8 --token-cap 128   # for measuring
     python scripts/extract_lm_outputs.py --generated gemma-3-270m   # generated training text first
+    python scripts/extract_lm_outputs.py --limit 16640 --languages ar,bg,es,id,pt,ru,ur,zh \
+        --reference-model gemma-3-270m-q4_k_m.gguf   # another reference LM, non-English text only
 """
 
 from __future__ import annotations
@@ -33,11 +35,17 @@ from detector.training.data import (LMOutputCache, extract_in_chunks, generated_
 @click.option("--generated", "generated", multiple=True,
               help="Also the generated documents of this name (scripts/generate_continuations.py) grown from "
                    "openings in the plan's first --limit, before the plan. Repeatable.")
-def main(limit, chunk, token_cap, precision, reference_model, seed, generated):
+@click.option("--languages", default=None,
+              help="Comma-separated ISO codes: only the plan's documents labelled with one of them (rows "
+                   "without a language, such as the human pool's, are left out).")
+def main(limit, chunk, token_cap, precision, reference_model, seed, generated, languages):
     extractor = PerplexityFeatures(reference_model=reference_model, token_cap=token_cap, compile_statistics=True,
                                    keep_outputs=True, precision=precision).load()
     cache = LMOutputCache(lm_outputs_key(extractor.source.sha256, extractor.token_cap, precision))
     plan = planned_documents(seed)[:limit]
+    if languages:
+        wanted = {code.strip() for code in languages.split(",") if code.strip()}
+        plan = [row for row in plan if row.get("language") in wanted]
     if generated:
         plan = generated_documents(generated, {row["id"] for row in plan}) + plan
     todo = [row for row in plan if row["id"] not in cache]

@@ -94,6 +94,64 @@ def generator_figures(table, p: np.ndarray, sources) -> dict:
     return figures
 
 
+def language_figures(table, p: np.ndarray, suspect: float, ground: float, max_human_flagged: float,
+                     max_machine_grounded: float, confidence: float, min_tokens: int = 50) -> dict:
+    """Per detected language (the language gate's own input), the out-of-fold scores p of rows with at
+    least min_tokens LM tokens: AUROC, and what the given (English) thresholds would do were the gate
+    open for it: human text flagged (with its one-sided upper bound, per source too) and machine text
+    flagged and grounded. `gate_may_open` holds only where the human bound meets max_human_flagged and
+    the machine share in `grounded` meets max_machine_grounded: the rule the shipped thresholds meet
+    on English text. A language with fewer human documents than min_reference_size cannot show the
+    bound at all, whatever its scores. `own_ground` is the cut-off that would ground only
+    max_machine_grounded of the language's own machine text (never above `ground`), and
+    `human_grounded_at_own_ground` what share of its human text would still be grounded there: what
+    opening it with a cut-off of its own would buy."""
+    from detector.thresholds import fpr_upper_bound, min_reference_size, threshold_for_miss_rate
+
+    scored = np.flatnonzero(~np.isnan(p) & (table.n_tokens >= min_tokens))
+    figures = {}
+    for language in sorted(set(table.language[scored]), key=str):
+        rows = scored[table.language[scored] == language]
+        human, machine = rows[table.y[rows] == 0], rows[table.y[rows] == 1]
+        flagged = int((p[human] >= suspect).sum())
+        upper = fpr_upper_bound(flagged, len(human), confidence) if len(human) else None
+        grounded = float((p[machine] < ground).mean()) if len(machine) else None
+        own_ground = min(ground, threshold_for_miss_rate(p[machine], max_machine_grounded)) if len(machine) else None
+        by_source = {}
+        for source in sorted(set(table.sources[human])):
+            own = human[table.sources[human] == source]
+            own_flagged = int((p[own] >= suspect).sum())
+            by_source[source] = {"n": int(len(own)), "flagged": own_flagged,
+                                 "upper_bound": fpr_upper_bound(own_flagged, len(own), confidence)}
+        figures[str(language)] = {
+            "n_human": int(len(human)), "n_machine": int(len(machine)),
+            "auroc": auroc_if_enough(table.y[rows], p[rows]),
+            "human_flagged": flagged, "human_flagged_upper_bound": upper,
+            "human_grounded": float((p[human] < ground).mean()) if len(human) else None,
+            "machine_flagged": float((p[machine] >= suspect).mean()) if len(machine) else None,
+            "machine_grounded": grounded, "own_ground": own_ground,
+            "human_grounded_at_own_ground": (float((p[human] < own_ground).mean())
+                                             if own_ground is not None and len(human) else None),
+            "human_by_source": by_source,
+            "enough_human_for_the_bound": bool(len(human) >= min_reference_size(max_human_flagged, confidence)),
+            "gate_may_open": bool(upper is not None and upper <= max_human_flagged and grounded is not None
+                                  and grounded <= max_machine_grounded),
+        }
+    return figures
+
+
+def statistic_aurocs(y: np.ndarray, stats: np.ndarray, names, direction: np.ndarray) -> dict:
+    """Zero-shot: the AUROC of each statistic (a column of stats) on its own, its sign fixed by
+    `direction` (+1 where higher means machine, -1 where lower does), decided elsewhere (on other
+    rows), so that a statistic that flips on these rows shows below 0.5. Rows with a NaN are left out
+    of that statistic; None where a class has fewer than MIN_PER_CLASS rows."""
+    out = {}
+    for column, name in enumerate(names):
+        ok = ~np.isnan(stats[:, column])
+        out[name] = auroc_if_enough(y[ok], direction[column] * stats[ok, column])
+    return out
+
+
 def summary_line(name: str, figures: dict) -> str:
     """One progress line of a recipe's held-out figures (held_out_figures): mean and worst source."""
     summary = figures["summary"]["english_judgeable_auroc"]

@@ -103,3 +103,58 @@ def test_held_out_report_records_the_run_and_the_scripts_own_fields(tmp_path, mo
     assert (written["n_documents"], written["n_training_rows"]) == (7, 4)
     assert (written["reference_model_hash"], written["token_cap"], written["targets"]) == ("abc", 256, targets)
     assert written["runs"] == {"a": 1} and written["seconds"] >= 2
+
+
+def test_language_figures_read_each_languages_held_out_rows_at_the_given_thresholds():
+    from detector.training.folds import language_figures
+
+    # zh: 300 human rows of source "a" well below the cut-offs, 100 of source "b" with 2 above suspect,
+    # 100 machine rows above ground (60 flagged). es: 50 human, 50 machine, separated perfectly but too
+    # few human rows to show a 1% bound. Rows too short or unscored are left out of every figure.
+    table = _table({"a": [0] * 300, "b": [0] * 100 + [1] * 100, "c": [0] * 50 + [1] * 50 + [0] * 20})
+    table.language = np.array(["zh"] * 500 + ["es"] * 120, dtype=object)
+    p = np.concatenate([np.full(300, 0.05), np.full(98, 0.1), [0.99, 0.99], np.full(60, 0.995), np.full(40, 0.7),
+                        np.full(50, 0.01), np.full(50, 0.999), np.full(20, 0.999)])
+    table.n_tokens[-10:] = 10  # too short: 10 of the 20 trailing es human rows at 0.999
+    p[-20:-10] = np.nan  # not scored: the other 10
+    figures = language_figures(table, p, suspect=0.99, ground=0.3, max_human_flagged=0.01,
+                               max_machine_grounded=0.1, confidence=0.95)
+    zh, es = figures["zh"], figures["es"]
+    assert (zh["n_human"], zh["n_machine"], zh["human_flagged"]) == (400, 100, 2)
+    assert zh["machine_flagged"] == pytest.approx(0.6) and zh["machine_grounded"] == 0
+    assert zh["human_by_source"]["a/x"]["flagged"] == 0 and zh["human_by_source"]["b/x"]["flagged"] == 2
+    # 2 of 400 flagged: rate 0.5%, but its 95% upper bound is above 1%, so the gate stays shut.
+    assert 0.01 < zh["human_flagged_upper_bound"] < 0.02
+    assert zh["enough_human_for_the_bound"] and not zh["gate_may_open"]
+    assert (es["n_human"], es["human_flagged"], es["auroc"]) == (50, 0, 1.0)
+    assert not es["enough_human_for_the_bound"] and not es["gate_may_open"]
+
+
+def test_language_gate_opens_only_where_both_targets_hold():
+    from detector.training.folds import language_figures
+
+    table = _table({"a": [0] * 400 + [1] * 100})
+    p = np.concatenate([np.full(400, 0.05), np.full(100, 0.999)])
+    shut_by_misses = p.copy()
+    shut_by_misses[400:420] = 0.01  # 20% of machine text grounded, above a 10% miss target
+    open_ = language_figures(table, p, 0.99, 0.3, 0.01, 0.1, 0.95)["en"]
+    shut = language_figures(table, shut_by_misses, 0.99, 0.3, 0.01, 0.1, 0.95)["en"]
+    assert open_["gate_may_open"] and open_["human_flagged_upper_bound"] < 0.01
+    assert shut["machine_grounded"] == pytest.approx(0.2) and not shut["gate_may_open"]
+    # Where the shared ground cut-off meets the miss target it is kept; with 20% of the machine text at
+    # 0.01, a cut-off of the language's own must sit at 0.01, and no human row (0.05) is grounded there.
+    assert open_["own_ground"] == 0.3 and open_["human_grounded_at_own_ground"] == 1.0
+    assert shut["own_ground"] == pytest.approx(0.01) and shut["human_grounded_at_own_ground"] == 0.0
+
+
+def test_statistic_aurocs_keep_the_given_direction_and_skip_missing_values():
+    from detector.training.folds import statistic_aurocs
+
+    y = np.array([0] * 30 + [1] * 30)
+    rising = np.arange(60, dtype=float)  # higher on machine rows
+    few = np.full(60, np.nan)
+    few[25:35] = 1.0  # 5 rows of each class only
+    stats = np.column_stack([rising, rising, few])
+    aurocs = statistic_aurocs(y, stats, ["up", "flipped", "few"], np.array([1.0, -1.0, 1.0]))
+    assert aurocs["up"] == pytest.approx(1.0) and aurocs["flipped"] == pytest.approx(0.0)
+    assert aurocs["few"] is None

@@ -1,0 +1,83 @@
+"""The zero-shot comparison of scripts/evaluate_languages.py on a made-up table and a second LM's cache
+written to a temporary folder (numbers only; no LM is run)."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from detector.features.lm import LM_FEATURE_NAMES, POOLED_LAYERS, TOKEN_SEQUENCE_NAMES, LMResult
+from detector.training.data import LMOutputCache
+from detector.training.evidence import EvidenceTable
+
+SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "evaluate_languages.py"
+_spec = importlib.util.spec_from_file_location("evaluate_languages", SCRIPT)
+languages_script = importlib.util.module_from_spec(_spec)
+sys.modules.setdefault(_spec.name, languages_script)
+_spec.loader.exec_module(languages_script)
+
+N = 40  # rows per class and language
+
+
+def _table(rng) -> EvidenceTable:
+    """English training rows where statistic 0 is higher on machine text, then zh rows where the shipped
+    LM's statistic 0 runs the other way (so its fixed direction ranks them backwards)."""
+    labels = np.array([0] * N + [1] * N + [0] * N + [1] * N)
+    language = np.array(["en"] * 2 * N + ["zh"] * 2 * N, dtype=object)
+    stats = rng.normal(0, 1, (4 * N, len(LM_FEATURE_NAMES)))
+    stats[:2 * N, 0] += 5 * labels[:2 * N]
+    stats[2 * N:, 0] -= 5 * labels[2 * N:]
+    rows = [{"id": f"doc{i}", "text": "", "source": "s/x", "set": "train:all",
+             "label": "machine" if label else "human"} for i, label in enumerate(labels)]
+    n = len(rows)
+    return EvidenceTable(rows=rows, y=labels, sets=np.array(["train:all"] * n, dtype=object), language=language,
+                         n_tokens=np.full(n, 100), stats=stats, hidden=np.zeros((n, 1)), tokens=[None] * n,
+                         text_parts=np.zeros((n, 1)))
+
+
+def _other_cache(tmp_path, table, rng, short=()) -> LMOutputCache:
+    """The second LM's outputs of the zh rows only: its statistic 0 higher on machine text; the rows in
+    `short` had too few tokens for it."""
+    cache = LMOutputCache("other", root=tmp_path)
+    zh = np.flatnonzero(table.language == "zh")
+    results = []
+    for i in zh:
+        n_tokens = 20 if i in short else 80
+        features = rng.normal(0, 1, len(LM_FEATURE_NAMES)).astype(np.float32)
+        features[0] += 5 * table.y[i]
+        results.append(LMResult(n_tokens, features, np.zeros((2, len(POOLED_LAYERS), 3), np.float16),
+                                np.zeros((len(TOKEN_SEQUENCE_NAMES), n_tokens), np.float16)))
+    cache.add([table.rows[i]["id"] for i in zh], results)
+    return cache
+
+
+def test_directions_come_from_the_english_training_rows():
+    table = _table(np.random.default_rng(0))
+    assert languages_script.statistic_directions(table)[0] == 1.0
+
+
+def test_comparison_ranks_each_lm_on_the_rows_both_scored(tmp_path):
+    rng = np.random.default_rng(1)
+    table = _table(rng)
+    short = set(range(2 * N, 2 * N + 5))  # five zh human rows too short for the other LM
+    table.y[2 * N + 10] = -1  # and one polished-light row: neither class
+    comparison = languages_script.zero_shot_comparison(table, _other_cache(tmp_path, table, rng, short),
+                                                       ("shipped", "other"))
+    assert set(comparison) == {"zh"}  # English rows are not in the other LM's cache
+    zh = comparison["zh"]
+    assert (zh["n_human"], zh["n_machine"]) == (N - 6, N)
+    assert zh["other"]["aurocs"][LM_FEATURE_NAMES[0]] > 0.99 and zh["other"]["best_statistic"] == LM_FEATURE_NAMES[0]
+    assert zh["shipped"]["aurocs"][LM_FEATURE_NAMES[0]] < 0.01  # flipped against its English direction
+    assert (zh["shipped"]["median_tokens"], zh["other"]["median_tokens"]) == (100, 80)
+
+
+def test_comparison_without_shared_rows_says_what_to_run(tmp_path):
+    import click
+
+    table = _table(np.random.default_rng(2))
+    with pytest.raises(click.UsageError, match="extract_lm_outputs.py"):
+        languages_script.zero_shot_comparison(table, LMOutputCache("empty", root=tmp_path), ("shipped", "other"))
