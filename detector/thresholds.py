@@ -170,6 +170,23 @@ def promise_thresholds(p_machine_held_out, human_sets: dict, max_machine_grounde
     }
 
 
+def overwhelming_threshold(suspect: float, unjudged_human_sets: dict, max_human_flagged: float = 0.01,
+                           confidence: float = 0.95) -> tuple[float, dict]:
+    """The cut-off at which a document the reference LM cannot judge (another language, too few tokens)
+    is flagged all the same, and the cut-off each set asked for.
+
+    The suspect rule applied to such documents: the smallest cut-off, never below `suspect`, whose
+    flagged share of every set in `unjudged_human_sets` (name -> held-out human scores of one kind the
+    LM cannot judge, e.g. one language) stays below max_human_flagged with `confidence`. A set too
+    small to show the target even with none flagged puts the cut-off above its every score: where the
+    evidence is thin, such a document stays `uncertain` (a rare language's human text is the tail a
+    filter must not remove).
+    """
+    by_set = {name: threshold_for_fpr_bound(scores, max_human_flagged, confidence)
+              for name, scores in unjudged_human_sets.items() if len(scores)}
+    return float(max([suspect, *by_set.values()])), by_set
+
+
 def reference_flagged(p_reference, suspect: float, confidence: float = 0.95) -> dict:
     """How many of a human reference's scores a suspect cut-off flags, with the one-sided upper bound."""
     scores = np.asarray(p_reference, dtype=float)

@@ -8,7 +8,10 @@ sends every other language to `uncertain`; this measures, per detected language,
    machine text flagged and grounded (detector.training.folds.language_figures). A language may open
    only where its human bound meets the false-positive target and its machine share in `grounded`
    meets the miss target, which needs at least 299 held-out human documents even when none is flagged.
-2. Optionally (--compare-reference), a second reference LM's zero-shot evidence on the same documents:
+2. The `overwhelming` path (a document the LM cannot judge is flagged all the same past it): per kind
+   (each other language, too-short English), held-out human and machine text it flags at the shipped
+   model's cut-off and at the cut-off detector.thresholds.overwhelming_threshold sets on these scores.
+3. Optionally (--compare-reference), a second reference LM's zero-shot evidence on the same documents:
    each LM statistic's AUROC on its own, per language, for the shipped reference LM and the other one
    (their directions fixed on the shipped LM's English training rows), and how many tokens each
    tokenizer makes of the text. Extract the other LM's outputs for the non-English documents first.
@@ -34,8 +37,10 @@ from detector.features.lm import LM_FEATURE_NAMES
 from detector.reference_lm import resolve_reference_model
 from detector.training.data import LMOutputCache, lm_outputs_key
 from detector.training.evidence import held_out_scores, load_evidence_table
+from detector.detector import DEFAULT_MODEL_DIR, read_model_json
+from detector.thresholds import overwhelming_threshold
 from detector.training.folds import (held_out_figures, held_out_run_options, language_figures, statistic_aurocs,
-                                     summary_line, write_held_out_report)
+                                     summary_line, unjudged_figures, unjudged_human_sets, write_held_out_report)
 
 MIN_TOKENS = 50
 
@@ -123,13 +128,20 @@ def main(first, compare_reference, scores_path, k, sequence_epochs, jobs, max_ma
     thresholds = english["thresholds"]
     languages = language_figures(table, p, thresholds["suspect"], thresholds["ground"], max_human_flagged,
                                  max_machine_grounded, confidence, MIN_TOKENS)
+    # What the `overwhelming` path (documents the LM cannot judge, flagged all the same) does held out:
+    # at the shipped model's cut-off and at the rule's (detector.thresholds.overwhelming_threshold).
+    rule_cut, rule_by_set = overwhelming_threshold(thresholds["suspect"], unjudged_human_sets(table, p, MIN_TOKENS),
+                                                   max_human_flagged, confidence)
+    shipped_cut = read_model_json(DEFAULT_MODEL_DIR)[0]["thresholds"]["overwhelming"]
+    unjudged = {"cutoffs": {"shipped": shipped_cut, "rule": rule_cut}, "rule_by_set": rule_by_set,
+                "by_kind": unjudged_figures(table, p, {"shipped": shipped_cut, "rule": rule_cut}, MIN_TOKENS)}
     targets = {"max_machine_grounded": max_machine_grounded, "max_human_flagged": max_human_flagged,
                "confidence": confidence}
     write_held_out_report(out, "scripts/evaluate_languages.py", table, source.sha256, token_cap, targets, started,
                           english_thresholds=thresholds,
                           english={key: english[key] for key in ("summary", "pooled_english_judgeable_auroc",
                                                                  "machine", "human")},
-                          languages=languages,
+                          languages=languages, unjudged=unjudged,
                           compare_reference=None if other is None else {
                               "model": other.model_id, "sha256": other.sha256, "by_language": comparison})
     print(json.dumps({lang: {key: f[key] for key in ("n_human", "n_machine", "auroc", "human_flagged",

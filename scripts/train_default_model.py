@@ -36,9 +36,9 @@ from detector.features import CHEAP_FEATURE_NAMES, FULL_FEATURE_NAMES
 from detector.features.lm import LM_FEATURE_VERSION, LM_OUTPUTS_VERSION
 from detector.features.style_model import STYLE_VIEW_VERSION
 from detector.reference_lm import resolve_reference_model
-from detector.thresholds import cascade_cutoff, promise_thresholds, threshold_for_miss_rate
+from detector.thresholds import cascade_cutoff, overwhelming_threshold, promise_thresholds, threshold_for_miss_rate
 from detector.training.evidence import NEITHER, WEIGHTINGS, fit_stack, held_out_scores, load_evidence_table
-from detector.training.folds import auroc_if_enough, fold_figures, summarise_folds
+from detector.training.folds import auroc_if_enough, fold_figures, summarise_folds, unjudged_human_sets
 
 # Above any probability: the cheap stage never flags alone (removing text needs the LM's evidence).
 CHEAP_NEVER_FLAGS = 1.5
@@ -127,7 +127,13 @@ def main(max_machine_grounded, max_human_flagged, confidence, cascade_auroc_loss
                   "dev": p[checks["dev"][table.y[checks["dev"]] == 0]]}
     rule = promise_thresholds(machine_oof, human_sets, max_machine_grounded, max_human_flagged, confidence)
     ground, suspect = rule["ground"], rule["suspect"]
-    log(f"thresholds: ground {ground:.4f}, suspect {suspect:.4f}")
+    # Documents the LM cannot judge are flagged only past `overwhelming`, set by the same human-flagged
+    # rule on each kind of them held out (each language, too-short English): a kind too rare to show
+    # the target keeps its human text out of `suspected_synthetic` altogether.
+    overwhelming, rule["overwhelming_by_set"] = overwhelming_threshold(
+        suspect, unjudged_human_sets(table, p_source), max_human_flagged, confidence)
+    rule["overwhelming"] = overwhelming
+    log(f"thresholds: ground {ground:.4f}, suspect {suspect:.4f}, overwhelming {overwhelming:.6f}")
 
     # Cheap stage: it grounds alone only below `low` and never flags alone.
     dev_idx = checks["dev"]
@@ -184,11 +190,11 @@ def main(max_machine_grounded, max_human_flagged, confidence, cascade_auroc_loss
         "held_out_scores": {"token_cap": token_cap, "precision": "bf16", "reference_model_hash": source.sha256},
         # p_machine is Platt-calibrated with class-balanced weights: a probability under equal priors.
         "p_machine_prior": 0.5,
-        "thresholds": {"suspect": suspect, "ground": ground, "overwhelming": max(0.995, suspect),
+        "thresholds": {"suspect": suspect, "ground": ground, "overwhelming": overwhelming,
                        "min_tokens": 50, "supported_languages": ["en"],
                        "target_fpr": max_human_flagged, "target_miss_rate": max_machine_grounded},
-        "threshold_rule": {k: rule[k] for k in ("ground_from_machine_rule", "suspect_by_human_set", "targets",
-                                                "machine_grounded", "machine_flagged", "human_flagged")},
+        "threshold_rule": {k: rule[k] for k in ("ground_from_machine_rule", "suspect_by_human_set", "overwhelming_by_set",
+                                                "targets", "machine_grounded", "machine_flagged", "human_flagged")},
         "classifiers": {"full": "boosted", "cheap": "boosted"},
         "cheap_stage": {"band": [low, CHEAP_NEVER_FLAGS], "flags_alone": False, "target_miss_rate": cheap_miss,
                         "max_auroc_loss": cascade_auroc_loss, "max_disagreement": cascade_disagreement,

@@ -140,6 +140,35 @@ def language_figures(table, p: np.ndarray, suspect: float, ground: float, max_hu
     return figures
 
 
+def _unjudged_kinds(table, rows: np.ndarray, min_tokens: int) -> tuple[np.ndarray, np.ndarray]:
+    """Those of rows the LM cannot judge, and the kind of each: its detected language, or
+    `en<min_tokens` for English too short."""
+    rows = rows[(table.language[rows] != "en") | (table.n_tokens[rows] < min_tokens)]
+    return rows, np.where(table.language[rows] == "en", f"en<{min_tokens}", table.language[rows]).astype(str)
+
+
+def unjudged_human_sets(table, p: np.ndarray, min_tokens: int = 50) -> dict[str, np.ndarray]:
+    """The scored (not NaN) human rows' scores the LM cannot judge, by kind: each detected language but
+    English, and `en<min_tokens` for English rows too short (the sets overwhelming_threshold reads)."""
+    rows, kinds = _unjudged_kinds(table, np.flatnonzero(~np.isnan(p) & (table.y == 0)), min_tokens)
+    return {kind: p[rows[kinds == kind]] for kind in sorted(set(kinds))}
+
+
+def unjudged_figures(table, p: np.ndarray, cutoffs: dict[str, float], min_tokens: int = 50) -> dict:
+    """Per kind of scored labelled row the LM cannot judge (see unjudged_human_sets): how many human and
+    machine rows it has and how many each `overwhelming` cut-off in `cutoffs` (name -> value) flags."""
+    labelled = np.flatnonzero(~np.isnan(p) & (table.y >= 0))
+    rows, kinds = _unjudged_kinds(table, labelled, min_tokens)
+    out = {}
+    for kind in sorted(set(kinds)):
+        own = rows[kinds == kind]
+        human, machine = own[table.y[own] == 0], own[table.y[own] == 1]
+        out[kind] = {"n_human": int(len(human)), "n_machine": int(len(machine)),
+                     **{name: {"human_flagged": int((p[human] >= cut).sum()),
+                               "machine_flagged": int((p[machine] >= cut).sum())} for name, cut in cutoffs.items()}}
+    return out
+
+
 def statistic_aurocs(y: np.ndarray, stats: np.ndarray, names, direction: np.ndarray) -> dict:
     """Zero-shot: the AUROC of each statistic (a column of stats) on its own, its sign fixed by
     `direction` (+1 where higher means machine, -1 where lower does), decided elsewhere (on other

@@ -165,3 +165,34 @@ def test_promise_thresholds_widen_uncertain_when_targets_tighten():
     loose = promise_thresholds(machine, humans, 0.20, 0.02)
     strict = promise_thresholds(machine, humans, 0.05, 0.005)
     assert strict["ground"] <= loose["ground"] and strict["suspect"] >= loose["suspect"]
+
+
+def test_overwhelming_threshold_holds_every_unjudged_kinds_human_text_below_the_target():
+    from detector.thresholds import fpr_upper_bound, overwhelming_threshold
+
+    rng = np.random.default_rng(0)
+    big = rng.uniform(0.0, 1.0, 2000)  # 2,000 human scores of one language: the rule may flag a few
+    small = np.array([0.2, 0.9991, 0.5])  # a rare language: too few to show 1%, so none may be flagged
+    cut, by_set = overwhelming_threshold(0.9, {"zh": big, "sw": small, "empty": np.array([])}, 0.01, 0.95)
+    assert set(by_set) == {"zh", "sw"}  # a kind with no held-out human text asks for nothing
+    flagged = int((big >= cut).sum())
+    assert flagged >= 1 and fpr_upper_bound(flagged, len(big), 0.95) <= 0.01
+    assert cut > 0.9991 and not (small >= cut).any() and cut == max(by_set.values())
+    # Never below suspect: kinds whose human text all scores low keep the suspect cut-off.
+    assert overwhelming_threshold(0.95, {"es": np.zeros(500)}, 0.01, 0.95)[0] == 0.95
+
+
+def test_unjudged_human_sets_group_scored_human_rows_the_lm_cannot_judge():
+    from types import SimpleNamespace
+
+    from detector.training.folds import unjudged_human_sets
+
+    table = SimpleNamespace(y=np.array([0, 0, 0, 0, 1, 0, 0]),
+                            language=np.array(["en", "en", "ru", "ru", "ru", "zh", "ru"], dtype=object),
+                            n_tokens=np.array([200, 10, 200, 10, 200, 80, 90]))
+    p = np.array([0.1, 0.2, 0.3, 0.4, 0.5, 0.6, np.nan])  # the last row was not scored held out
+    sets = unjudged_human_sets(table, p, min_tokens=50)
+    assert set(sets) == {"en<50", "ru", "zh"}  # judgeable English and machine rows are left out
+    np.testing.assert_array_equal(sets["en<50"], [0.2])
+    np.testing.assert_array_equal(sets["ru"], [0.3, 0.4])  # short or long, a language is one kind
+    np.testing.assert_array_equal(sets["zh"], [0.6])

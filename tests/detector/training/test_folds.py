@@ -158,3 +158,18 @@ def test_statistic_aurocs_keep_the_given_direction_and_skip_missing_values():
     aurocs = statistic_aurocs(y, stats, ["up", "flipped", "few"], np.array([1.0, -1.0, 1.0]))
     assert aurocs["up"] == pytest.approx(1.0) and aurocs["flipped"] == pytest.approx(0.0)
     assert aurocs["few"] is None
+
+
+def test_unjudged_figures_count_what_each_overwhelming_cut_off_flags_per_kind():
+    from detector.training.folds import unjudged_figures
+
+    table = _table({"a": [0, 0, 1, 1, 0, 1, 0]})
+    table.language = np.array(["ru", "ru", "ru", "ru", "en", "en", "en"], dtype=object)
+    table.n_tokens = np.array([100, 100, 100, 100, 10, 10, 100])  # the last English row is judgeable
+    p = np.array([0.996, 0.2, 0.999, 0.9, 0.9999, 0.997, 0.9999])
+    figures = unjudged_figures(table, p, {"low": 0.995, "high": 0.998}, min_tokens=50)
+    assert set(figures) == {"ru", "en<50"}
+    assert figures["ru"] == {"n_human": 2, "n_machine": 2, "low": {"human_flagged": 1, "machine_flagged": 1},
+                             "high": {"human_flagged": 0, "machine_flagged": 1}}
+    assert figures["en<50"]["low"] == {"human_flagged": 1, "machine_flagged": 1}
+    assert figures["en<50"]["high"] == {"human_flagged": 1, "machine_flagged": 0}
