@@ -10,6 +10,7 @@ Inputs (each written by the command named in the card):
   models/precision_held_out.json  scripts/evaluate_precision_held_out.py (optional)
   models/weighting_held_out.json  scripts/evaluate_weighting.py (optional)
   models/generated_held_out.json  scripts/evaluate_generated.py (optional)
+  models/languages_held_out.json  scripts/evaluate_languages.py (optional)
 
 The size of the LM-output extraction plan is read from detector.training.data.planned_documents.
 
@@ -316,8 +317,87 @@ def generated_section(generated: dict | None, shipped: list[str]) -> list[str]:
     return out
 
 
+def languages_section(report: dict | None) -> list[str]:
+    """Per language, held out: what the English thresholds would do were the language gate open, and a
+    second reference LM's zero-shot evidence beside the shipped one's (scripts/evaluate_languages.py)."""
+    if not report or not report.get("languages"):
+        return []
+    thresholds = report.get("english_thresholds") or {}
+    targets = report.get("targets") or {}
+    out = ["## Other languages: could the gate open?", "",
+           f"Each source group refit without it on the first {count(report.get('n_documents'))} documents of the "
+           f"extraction plan ({count(report.get('n_training_rows'))} training rows); thresholds set by the shipped rule "
+           f"on the English-judgeable out-of-fold scores (suspect {num(thresholds.get('suspect'), 4)}, ground "
+           f"{num(thresholds.get('ground'), 4)}) and read on each detected language's held-out documents of at least 50 "
+           f"tokens (`{report.get('command')}`). A language may open only where its human text flagged stays below "
+           f"{pct(targets.get('max_human_flagged'), 0)} with {pct(targets.get('confidence'), 0)} confidence and at most "
+           f"{pct(targets.get('max_machine_grounded'), 0)} of its machine text is grounded; a cut-off of its own that "
+           "grounds no more of its machine text shows how much of its human text would still be grounded. A smaller "
+           "model than the shipped one.", "",
+           "| language | human / machine | AUROC | human flagged (95% upper bound) | machine flagged / grounded | "
+           "human grounded at its own ground cut-off | gate |",
+           "| --- | ---: | ---: | ---: | ---: | ---: | --- |"]
+    shown = {lang: f for lang, f in report["languages"].items() if f.get("n_human", 0) + f.get("n_machine", 0) >= 20}
+    for language, f in sorted(shown.items(), key=lambda kv: -(kv[1]["n_human"] + kv[1]["n_machine"])):
+        if language == "en":
+            gate = "open (the thresholds are set on it)"
+        elif f.get("gate_may_open"):
+            gate = "may open"
+        elif not f.get("enough_human_for_the_bound"):
+            gate = "too few human documents to show the bound"
+        else:
+            gate = "stays shut"
+        out.append(f"| {language} | {count(f.get('n_human'))} / {count(f.get('n_machine'))} | {num(f.get('auroc'))} | "
+                   f"{f.get('human_flagged', 'n/a')} ({pct(f.get('human_flagged_upper_bound'), 2)}) | "
+                   f"{pct(f.get('machine_flagged'))} / {pct(f.get('machine_grounded'))} | "
+                   f"{pct(f.get('human_grounded_at_own_ground'))} ({num(f.get('own_ground'), 4)}) | {gate} |")
+    rare = sorted(set(report["languages"]) - set(shown))
+    out += [f"Languages with fewer than 20 held-out documents left out: {', '.join(rare)}." if rare else "", ""]
+    unjudged = report.get("unjudged") or {}
+    if unjudged.get("by_kind"):
+        cuts = unjudged.get("cutoffs") or {}
+        kinds = {k: f for k, f in unjudged["by_kind"].items() if f.get("n_human", 0) + f.get("n_machine", 0) >= 20}
+        out += [f"Documents the LM cannot judge (another language, English under 50 tokens) are flagged only past "
+                f"`overwhelming`. Held out, at the shipped model's cut-off ({num(cuts.get('shipped'), 4)}) and at the one "
+                f"`detector.thresholds.overwhelming_threshold` sets on these same scores ({num(cuts.get('rule'), 6)}: "
+                "each kind's human text flagged below the target with 95% confidence, above every human score of a "
+                "kind too small to show it, so on these scores it flags no more human text than the target allows), kinds "
+                "with at least 20 documents:", "",
+                "| kind | human / machine | shipped cut-off: human / machine flagged | rule's cut-off: human / machine flagged |",
+                "| --- | ---: | ---: | ---: |"]
+        for kind, f in sorted(kinds.items(), key=lambda kv: -(kv[1]["n_human"] + kv[1]["n_machine"])):
+            shipped, rule = f.get("shipped") or {}, f.get("rule") or {}
+            out.append(f"| {kind} | {count(f['n_human'])} / {count(f['n_machine'])} | "
+                       f"{shipped.get('human_flagged', 'n/a')} / {shipped.get('machine_flagged', 'n/a')} | "
+                       f"{rule.get('human_flagged', 'n/a')} / {rule.get('machine_flagged', 'n/a')} |")
+        out.append("")
+    other = report.get("compare_reference")
+    if other and other.get("by_language"):
+        names = [n for n in next(iter(other["by_language"].values())) if n not in ("n_human", "n_machine")]
+        out += [f"Zero-shot, the same documents (those both reference LMs scored with at least 50 tokens; languages "
+                f"with at least {MIN_PER_CLASS} of each class): each LM statistic's AUROC on its own, its direction fixed "
+                f"on the shipped LM's English training rows; the mean log-likelihood's (one statistic chosen in advance), "
+                f"the best of the twelve (chosen on these documents, so optimistic by a few points at this size), and "
+                f"the median tokens per document (the cap is 256). `{other.get('model')}` (SHA-256 "
+                f"{str(other.get('sha256'))[:12]}) is not part of the shipped detector.", "",
+                "| language | human / machine | " + " | ".join(f"{n}: mean log-likelihood; best statistic (AUROC); "
+                                                              "median tokens" for n in names)
+                + " |", "| --- | ---: | " + " | ".join("---" for _ in names) + " |"]
+        ranked = {lang: e for lang, e in other["by_language"].items()
+                  if min(e.get("n_human", 0), e.get("n_machine", 0)) >= MIN_PER_CLASS}
+        for language, entry in sorted(ranked.items()):
+            cells = [f"{num(get(entry, n, 'aurocs', 'lm_mean_loglik'))}; "
+                     f"{(entry.get(n) or {}).get('best_statistic') or 'n/a'} ({num((entry.get(n) or {}).get('best_auroc'))}); "
+                     f"{num((entry.get(n) or {}).get('median_tokens'), 0)}" for n in names]
+            out.append(f"| {language} | {count(entry.get('n_human'))} / {count(entry.get('n_machine'))} | "
+                       + " | ".join(cells) + " |")
+        out.append("")
+    return out
+
+
 def main_card(meta: dict, ev: dict | None, bench: dict | None, plan_size: int | None,
-              precision: dict | None = None, weighting: dict | None = None, generated: dict | None = None) -> str:
+              precision: dict | None = None, weighting: dict | None = None, generated: dict | None = None,
+              languages: dict | None = None) -> str:
     ev = ev or {}
     model_id = meta.get("model_id")
     t = meta.get("thresholds") or {}
@@ -548,14 +628,16 @@ def main_card(meta: dict, ev: dict | None, bench: dict | None, plan_size: int | 
     out += precision_section(precision or {}, model_id)
     out += weighting_section(weighting, get(meta, "training", "weighting") or "class")
     out += generated_section(generated, list(get(meta, "training", "generated") or []))
+    out += languages_section(languages)
 
     # --- Known limits
-    out += ["## Known limits", "", *known_limits(meta, ev, rows, plan_size), ""]
+    out += ["## Known limits", "", *known_limits(meta, ev, rows, plan_size, languages), ""]
 
     return "\n".join(out)
 
 
-def known_limits(meta: dict, ev: dict, rows: list[Criterion], plan_size: int | None) -> list[str]:
+def known_limits(meta: dict, ev: dict, rows: list[Criterion], plan_size: int | None,
+                 language_report: dict | None = None) -> list[str]:
     training = meta.get("training") or {}
     t = meta.get("thresholds") or {}
     limits = []
@@ -570,6 +652,17 @@ def known_limits(meta: dict, ev: dict, rows: list[Criterion], plan_size: int | N
     limits.append(f"- Only {' and '.join(languages) or 'n/a'} is judged: every other language, and every document "
                   f"under {t.get('min_tokens', 'n/a')} tokens, ends `uncertain` unless p_machine reaches "
                   f"`overwhelming` ({num(t.get('overwhelming'), 4)}).")
+    by_kind = get(language_report, "unjudged", "by_kind") or {}
+    if "overwhelming_by_set" not in (meta.get("threshold_rule") or {}) and by_kind:
+        hit = {k: f for k, f in by_kind.items() if (f.get("shipped") or {}).get("human_flagged")}
+        flagged = sum(f["shipped"]["human_flagged"] for f in hit.values())
+        limits.append(f"- This model's `overwhelming` ({num(t.get('overwhelming'), 4)}) was a fixed value, not measured. Held "
+                      f"out (the refit of 'Other languages'), that cut-off flagged {flagged} of "
+                      f"{count(sum(f['n_human'] for f in by_kind.values()))} human documents the LM cannot judge"
+                      + (" (" + ", ".join(f"{k}: {f['shipped']['human_flagged']} of {f['n_human']}" for k, f in hit.items()) + ")"
+                         if hit else "")
+                      + f"; training now sets it by rule ({num(get(language_report, 'unjudged', 'cutoffs', 'rule'), 6)} on those "
+                        "scores), and the next model trained carries it.")
     done = training.get("documents_with_lm_outputs")
     command = ev.get("command") or ""
     whole_plan = done is not None and plan_size and done >= plan_size and "--first" not in command
@@ -638,7 +731,8 @@ def main(model_dir: Path, evaluation: Path, out: Path) -> None:
     precision = {"dev": _load("precision_dev.json"), "learners": _load("precision_learners_dev.json"),
                  "held_out": _load("precision_held_out.json")}
     card = main_card(meta, _load(evaluation), _load("benchmark.json"), _plan_size(), precision,
-                     _load("weighting_held_out.json"), _load("generated_held_out.json"))
+                     _load("weighting_held_out.json"), _load("generated_held_out.json"),
+                     _load("languages_held_out.json"))
     out.write_text(card)
     print(f"wrote {out}")
 
