@@ -1,0 +1,73 @@
+"""scripts/set_overwhelming.py on a copy of the shipped model directory, with made-up reports."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import shutil
+import sys
+from pathlib import Path
+
+import click
+import pytest
+from click.testing import CliRunner
+
+from detector.detector import DEFAULT_MODEL_DIR, read_model_json, verify_artifacts
+
+SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "set_overwhelming.py"
+_spec = importlib.util.spec_from_file_location("set_overwhelming", SCRIPT)
+set_overwhelming = importlib.util.module_from_spec(_spec)
+sys.modules.setdefault(_spec.name, set_overwhelming)
+_spec.loader.exec_module(set_overwhelming)
+
+
+@pytest.fixture
+def model_dir(tmp_path):
+    target = tmp_path / "model"
+    shutil.copytree(DEFAULT_MODEL_DIR, target)
+    return target
+
+
+def _report(metadata: dict, **changes) -> dict:
+    report = {"command": "python scripts/evaluate_languages.py --first N", "token_cap": metadata["token_cap"],
+              "reference_model_hash": metadata["reference_model_hash"],
+              "n_documents": metadata["training"]["documents_with_lm_outputs"],
+              "unjudged": {"cutoffs": {"shipped": 0.995, "rule": 0.9987}, "rule_by_set": {"ru": 0.9987, "zh": 0.96}}}
+    report.update(changes)
+    return report
+
+
+def test_the_rule_cut_off_is_written_and_the_model_re_hashed(model_dir, tmp_path):
+    before, _ = read_model_json(model_dir)
+    path = tmp_path / "report.json"
+    path.write_text(json.dumps(_report(before)))
+    result = CliRunner().invoke(set_overwhelming.main, ["--report", str(path), "--model-dir", str(model_dir)])
+    assert result.exit_code == 0, result.output
+    after, _ = read_model_json(model_dir)
+    assert after["thresholds"]["overwhelming"] == 0.9987
+    assert {k: v for k, v in after["thresholds"].items() if k != "overwhelming"} == \
+        {k: v for k, v in before["thresholds"].items() if k != "overwhelming"}
+    assert after["threshold_rule"]["overwhelming_by_set"] == {"ru": 0.9987, "zh": 0.96}
+    assert after["threshold_rule"]["overwhelming_measured_by"].startswith("python scripts/evaluate_languages.py")
+    assert after["artifacts"] == before["artifacts"]  # no other file changed
+    verify_artifacts(model_dir, after)
+    assert "0.995 -> 0.998700" in result.output
+
+
+def test_never_below_the_models_own_suspect():
+    metadata, _ = read_model_json(DEFAULT_MODEL_DIR)
+    report = _report(metadata, unjudged={"cutoffs": {"rule": 0.6}, "rule_by_set": {}})
+    updated, _ = set_overwhelming.overwhelming_from_report(metadata, report)
+    assert updated["thresholds"]["overwhelming"] == metadata["thresholds"]["suspect"]
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({"reference_model_hash": "0" * 64}, "reference model"),
+    ({"token_cap": 512}, "token cap"),
+    ({"n_documents": 100}, "whole plan"),
+    ({"unjudged": {}}, "no rule cut-off"),
+])
+def test_a_report_of_another_training_is_refused(changes, message):
+    metadata, _ = read_model_json(DEFAULT_MODEL_DIR)
+    with pytest.raises(click.UsageError, match=message):
+        set_overwhelming.overwhelming_from_report(metadata, _report(metadata, **changes))
