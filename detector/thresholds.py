@@ -170,21 +170,33 @@ def promise_thresholds(p_machine_held_out, human_sets: dict, max_machine_grounde
     }
 
 
+# The fixed `overwhelming` cut-off models carried before overwhelming_threshold (max(0.995, suspect)):
+# the rule never goes below it, since a kind with no held-out human text (a language only machine text
+# came in, or one never seen) shows nothing, and the one cut-off serves every kind.
+OVERWHELMING_FLOOR = 0.995
+
+
 def overwhelming_threshold(suspect: float, unjudged_human_sets: dict, max_human_flagged: float = 0.01,
                            confidence: float = 0.95) -> tuple[float, dict]:
     """The cut-off at which a document the reference LM cannot judge (another language, too few tokens)
     is flagged all the same, and the cut-off each set asked for.
 
-    The suspect rule applied to such documents: the smallest cut-off, never below `suspect`, whose
-    flagged share of every set in `unjudged_human_sets` (name -> held-out human scores of one kind the
-    LM cannot judge, e.g. one language) stays below max_human_flagged with `confidence`. A set too
-    small to show the target even with none flagged puts the cut-off above its every score: where the
-    evidence is thin, such a document stays `uncertain` (a rare language's human text is the tail a
-    filter must not remove).
+    The suspect rule applied to such documents: the smallest cut-off, never below `suspect` nor
+    OVERWHELMING_FLOOR, whose flagged share of every set in `unjudged_human_sets` (name -> held-out
+    human scores of one kind the LM cannot judge, e.g. one language) stays below max_human_flagged with
+    `confidence`. A set too small to show the target even with none flagged puts the cut-off just
+    above its highest score: on the scores it was set on it then flags none of that kind, though a new
+    document of a kind of n can still pass it about once in n + 1. A human score of exactly 1 cannot be
+    passed (the cut-off is capped at 1, and p >= 1 flags).
     """
-    by_set = {name: threshold_for_fpr_bound(scores, max_human_flagged, confidence)
-              for name, scores in unjudged_human_sets.items() if len(scores)}
-    return float(max([suspect, *by_set.values()])), by_set
+    by_set = {}
+    for name, scores in unjudged_human_sets.items():
+        scores = np.asarray(scores, dtype=float)
+        if not np.isfinite(scores).all():
+            raise ValueError(f"human scores of {name!r} hold NaN or infinite values")
+        if len(scores):
+            by_set[name] = threshold_for_fpr_bound(scores, max_human_flagged, confidence)
+    return float(max([suspect, OVERWHELMING_FLOOR, *by_set.values()])), by_set
 
 
 def reference_flagged(p_reference, suspect: float, confidence: float = 0.95) -> dict:

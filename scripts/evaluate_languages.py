@@ -81,13 +81,18 @@ def zero_shot_comparison(table, other_cache: LMOutputCache, names: tuple[str, st
     return out
 
 
-def read_scores(path: Path, table) -> np.ndarray:
-    """Out-of-fold scores saved by an earlier run, which must be of the same documents in the same order."""
+def read_scores(path: Path, table, run: dict) -> np.ndarray:
+    """Out-of-fold scores saved by an earlier run, which must be of the same documents in the same order
+    and fit the same way (`run`: reference model, token cap, cross-fit folds, sequence epochs)."""
     with np.load(path, allow_pickle=False) as saved:
         ids, p = saved["ids"], saved["p"]
+        saved_run = json.loads(str(saved["run"])) if "run" in saved.files else None
     if list(ids) != [r["id"] for r in table.rows]:
         raise click.BadParameter(f"{path} holds the scores of other documents ({len(ids)} against "
                                  f"{len(table.rows)}): remove it or give another path", param_hint="--scores")
+    if saved_run != run:
+        raise click.BadParameter(f"{path} was fit otherwise ({saved_run} against {run}): remove it or give "
+                                 "another path", param_hint="--scores")
     return p
 
 
@@ -117,12 +122,16 @@ def main(first, compare_reference, scores_path, k, sequence_epochs, jobs, max_ma
     if other is not None:  # before the long fit, so that a missing cache fails at once
         comparison = zero_shot_comparison(table, LMOutputCache(lm_outputs_key(other.sha256, token_cap)),
                                           (source.model_id, other.model_id))
-    p = read_scores(scores_path, table) if scores_path and scores_path.exists() else None
+    run = {"reference_model_hash": source.sha256, "token_cap": token_cap, "cross_fit": k,
+           "sequence_epochs": sequence_epochs, "weighting": "class"}
+    if scores_path and scores_path.suffix != ".npz":
+        scores_path = scores_path.with_name(scores_path.name + ".npz")  # where np.savez writes it
+    p = read_scores(scores_path, table, run) if scores_path and scores_path.exists() else None
     if p is None:
         p = held_out_scores(table, "source", k, 0, {"epochs": sequence_epochs}, jobs,
                             log=lambda line: print(line, file=sys.stderr, flush=True))
         if scores_path:
-            np.savez(scores_path, ids=np.array([r["id"] for r in table.rows]), p=p)
+            np.savez(scores_path, ids=np.array([r["id"] for r in table.rows]), p=p, run=json.dumps(run))
     english = held_out_figures(table, p, max_machine_grounded, max_human_flagged, confidence)
     print(summary_line("held out", english), file=sys.stderr, flush=True)
     thresholds = english["thresholds"]
@@ -138,7 +147,7 @@ def main(first, compare_reference, scores_path, k, sequence_epochs, jobs, max_ma
     targets = {"max_machine_grounded": max_machine_grounded, "max_human_flagged": max_human_flagged,
                "confidence": confidence}
     write_held_out_report(out, "scripts/evaluate_languages.py", table, source.sha256, token_cap, targets, started,
-                          english_thresholds=thresholds,
+                          run=run, english_thresholds=thresholds,
                           english={key: english[key] for key in ("summary", "pooled_english_judgeable_auroc",
                                                                  "machine", "human")},
                           languages=languages, unjudged=unjudged,

@@ -46,6 +46,8 @@ def main(limit, chunk, token_cap, precision, reference_model, seed, generated, l
     if languages:
         wanted = {code.strip() for code in languages.split(",") if code.strip()}
         plan = [row for row in plan if row.get("language") in wanted]
+        if not plan:
+            raise click.BadParameter(f"no planned document is labelled {sorted(wanted)}", param_hint="--languages")
     if generated:
         plan = generated_documents(generated, {row["id"] for row in plan}) + plan
     todo = [row for row in plan if row["id"] not in cache]

@@ -343,16 +343,21 @@ def languages_section(report: dict | None) -> list[str]:
             gate = "open (the thresholds are set on it)"
         elif f.get("gate_may_open"):
             gate = "may open"
-        elif not f.get("enough_human_for_the_bound"):
-            gate = "too few human documents to show the bound"
         else:
-            gate = "stays shut"
+            reasons = []
+            if not f.get("enough_human_for_the_bound"):
+                reasons.append("too few human documents to show the bound")
+            elif (f.get("human_flagged_upper_bound") or 0) > (targets.get("max_human_flagged") or 0):
+                reasons.append("too much human text flagged")
+            if f.get("machine_grounded") is not None and f["machine_grounded"] > (targets.get("max_machine_grounded") or 0):
+                reasons.append("too much machine text grounded")
+            gate = "shut: " + "; ".join(reasons or ["no machine text to measure"])
         out.append(f"| {language} | {count(f.get('n_human'))} / {count(f.get('n_machine'))} | {num(f.get('auroc'))} | "
                    f"{f.get('human_flagged', 'n/a')} ({pct(f.get('human_flagged_upper_bound'), 2)}) | "
                    f"{pct(f.get('machine_flagged'))} / {pct(f.get('machine_grounded'))} | "
                    f"{pct(f.get('human_grounded_at_own_ground'))} ({num(f.get('own_ground'), 4)}) | {gate} |")
     rare = sorted(set(report["languages"]) - set(shown))
-    out += [f"Languages with fewer than 20 held-out documents left out: {', '.join(rare)}." if rare else "", ""]
+    out += ["", f"Languages with fewer than 20 held-out documents left out: {', '.join(rare)}.", ""] if rare else [""]
     unjudged = report.get("unjudged") or {}
     if unjudged.get("by_kind"):
         cuts = unjudged.get("cutoffs") or {}
@@ -360,9 +365,10 @@ def languages_section(report: dict | None) -> list[str]:
         out += [f"Documents the LM cannot judge (another language, English under 50 tokens) are flagged only past "
                 f"`overwhelming`. Held out, at the shipped model's cut-off ({num(cuts.get('shipped'), 4)}) and at the one "
                 f"`detector.thresholds.overwhelming_threshold` sets on these same scores ({num(cuts.get('rule'), 6)}: "
-                "each kind's human text flagged below the target with 95% confidence, above every human score of a "
-                "kind too small to show it, so on these scores it flags no more human text than the target allows), kinds "
-                "with at least 20 documents:", "",
+                "each kind's human text flagged below the target with 95% confidence, just above every human score of "
+                "a kind too small to show it; so on the scores it is set on it flags none of those kinds' human text by "
+                "construction, while a new document of a kind of n can pass it about once in n + 1), kinds with at least "
+                "20 documents:", "",
                 "| kind | human / machine | shipped cut-off: human / machine flagged | rule's cut-off: human / machine flagged |",
                 "| --- | ---: | ---: | ---: |"]
         for kind, f in sorted(kinds.items(), key=lambda kv: -(kv[1]["n_human"] + kv[1]["n_machine"])):
@@ -656,8 +662,9 @@ def known_limits(meta: dict, ev: dict, rows: list[Criterion], plan_size: int | N
     if "overwhelming_by_set" not in (meta.get("threshold_rule") or {}) and by_kind:
         hit = {k: f for k, f in by_kind.items() if (f.get("shipped") or {}).get("human_flagged")}
         flagged = sum(f["shipped"]["human_flagged"] for f in hit.values())
-        limits.append(f"- This model's `overwhelming` ({num(t.get('overwhelming'), 4)}) was a fixed value, not measured. Held "
-                      f"out (the refit of 'Other languages'), that cut-off flagged {flagged} of "
+        limits.append(f"- This model's `overwhelming` ({num(t.get('overwhelming'), 4)}) was not set by the rule (it is "
+                      f"max(0.995, suspect)). Held out (the refit on the first {count(language_report.get('n_documents'))} "
+                      f"documents of 'Other languages', not this model), that cut-off flagged {flagged} of "
                       f"{count(sum(f['n_human'] for f in by_kind.values()))} human documents the LM cannot judge"
                       + (" (" + ", ".join(f"{k}: {f['shipped']['human_flagged']} of {f['n_human']}" for k, f in hit.items()) + ")"
                          if hit else "")

@@ -108,7 +108,7 @@ def language_figures(table, p: np.ndarray, suspect: float, ground: float, max_hu
     opening it with a cut-off of its own would buy."""
     from detector.thresholds import fpr_upper_bound, min_reference_size, threshold_for_miss_rate
 
-    scored = np.flatnonzero(~np.isnan(p) & (table.n_tokens >= min_tokens))
+    scored = np.flatnonzero(~np.isnan(p) & (table.n_tokens >= min_tokens) & (table.y >= 0))  # not NEITHER
     figures = {}
     for language in sorted(set(table.language[scored]), key=str):
         rows = scored[table.language[scored] == language]

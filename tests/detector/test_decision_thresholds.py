@@ -168,7 +168,7 @@ def test_promise_thresholds_widen_uncertain_when_targets_tighten():
 
 
 def test_overwhelming_threshold_holds_every_unjudged_kinds_human_text_below_the_target():
-    from detector.thresholds import fpr_upper_bound, overwhelming_threshold
+    from detector.thresholds import OVERWHELMING_FLOOR, fpr_upper_bound, overwhelming_threshold
 
     rng = np.random.default_rng(0)
     big = rng.uniform(0.0, 1.0, 2000)  # 2,000 human scores of one language: the rule may flag a few
@@ -178,8 +178,13 @@ def test_overwhelming_threshold_holds_every_unjudged_kinds_human_text_below_the_
     flagged = int((big >= cut).sum())
     assert flagged >= 1 and fpr_upper_bound(flagged, len(big), 0.95) <= 0.01
     assert cut > 0.9991 and not (small >= cut).any() and cut == max(by_set.values())
-    # Never below suspect: kinds whose human text all scores low keep the suspect cut-off.
-    assert overwhelming_threshold(0.95, {"es": np.zeros(500)}, 0.01, 0.95)[0] == 0.95
+    # Never below suspect, nor below the fixed cut-off the rule replaced: with no human text of a kind
+    # (or none at all) the evidence shows nothing, and the one cut-off serves every language.
+    assert overwhelming_threshold(0.998, {"es": np.zeros(500)}, 0.01, 0.95)[0] == 0.998
+    assert overwhelming_threshold(0.9, {"es": np.zeros(500)}, 0.01, 0.95)[0] == OVERWHELMING_FLOOR
+    assert overwhelming_threshold(0.9, {}, 0.01, 0.95) == (OVERWHELMING_FLOOR, {})
+    with pytest.raises(ValueError, match="'ru'"):
+        overwhelming_threshold(0.9, {"ru": np.array([0.2, np.nan])}, 0.01, 0.95)
 
 
 def test_unjudged_human_sets_group_scored_human_rows_the_lm_cannot_judge():

@@ -81,3 +81,20 @@ def test_comparison_without_shared_rows_says_what_to_run(tmp_path):
     table = _table(np.random.default_rng(2))
     with pytest.raises(click.UsageError, match="extract_lm_outputs.py"):
         languages_script.zero_shot_comparison(table, LMOutputCache("empty", root=tmp_path), ("shipped", "other"))
+
+
+def test_saved_scores_are_reused_only_for_the_same_documents_fit_the_same_way(tmp_path):
+    import json
+    from types import SimpleNamespace
+
+    import click
+
+    table = SimpleNamespace(rows=[{"id": "a"}, {"id": "b"}])
+    run = {"reference_model_hash": "abc", "token_cap": 256, "cross_fit": 2, "sequence_epochs": 4, "weighting": "class"}
+    path = tmp_path / "scores.npz"
+    np.savez(path, ids=np.array(["a", "b"]), p=np.array([0.1, np.nan]), run=json.dumps(run))
+    np.testing.assert_array_equal(languages_script.read_scores(path, table, run), [0.1, np.nan])
+    with pytest.raises(click.BadParameter, match="fit otherwise"):
+        languages_script.read_scores(path, table, {**run, "token_cap": 512})
+    with pytest.raises(click.BadParameter, match="other documents"):
+        languages_script.read_scores(path, SimpleNamespace(rows=[{"id": "a"}]), run)

@@ -32,6 +32,7 @@ def _report(metadata: dict, **changes) -> dict:
     report = {"command": "python scripts/evaluate_languages.py --first N", "token_cap": metadata["token_cap"],
               "reference_model_hash": metadata["reference_model_hash"],
               "n_documents": metadata["training"]["documents_with_lm_outputs"],
+              "run": {"weighting": "class"}, "targets": dict(metadata["threshold_rule"]["targets"]),
               "unjudged": {"cutoffs": {"shipped": 0.995, "rule": 0.9987}, "rule_by_set": {"ru": 0.9987, "zh": 0.96}}}
     report.update(changes)
     return report
@@ -51,7 +52,12 @@ def test_the_rule_cut_off_is_written_and_the_model_re_hashed(model_dir, tmp_path
     assert after["threshold_rule"]["overwhelming_measured_by"].startswith("python scripts/evaluate_languages.py")
     assert after["artifacts"] == before["artifacts"]  # no other file changed
     verify_artifacts(model_dir, after)
-    assert "0.995 -> 0.998700" in result.output
+    assert f"{before['thresholds']['overwhelming']} -> 0.998700" in result.output
+    # A second run would replace a cut-off that already comes from the rule: refused unless forced.
+    again = CliRunner().invoke(set_overwhelming.main, ["--report", str(path), "--model-dir", str(model_dir)])
+    assert again.exit_code != 0 and "--force" in again.output
+    forced = CliRunner().invoke(set_overwhelming.main, ["--report", str(path), "--model-dir", str(model_dir), "--force"])
+    assert forced.exit_code == 0, forced.output
 
 
 def test_never_below_the_models_own_suspect():
@@ -65,6 +71,9 @@ def test_never_below_the_models_own_suspect():
     ({"reference_model_hash": "0" * 64}, "reference model"),
     ({"token_cap": 512}, "token cap"),
     ({"n_documents": 100}, "whole plan"),
+    ({"n_documents": 10 ** 6}, "documents"),  # more documents than trained on: other source groups
+    ({"run": {"weighting": "source"}}, "weighting"),
+    ({"targets": {"max_human_flagged": 0.02, "confidence": 0.95}}, "human-flagged target"),
     ({"unjudged": {}}, "no rule cut-off"),
 ])
 def test_a_report_of_another_training_is_refused(changes, message):

@@ -117,6 +117,8 @@ def test_language_figures_read_each_languages_held_out_rows_at_the_given_thresho
                         np.full(50, 0.01), np.full(50, 0.999), np.full(20, 0.999)])
     table.n_tokens[-10:] = 10  # too short: 10 of the 20 trailing es human rows at 0.999
     p[-20:-10] = np.nan  # not scored: the other 10
+    table.y[-20] = -1  # and one of those neither class (polished-light), scored all the same
+    p[-20] = 0.999
     figures = language_figures(table, p, suspect=0.99, ground=0.3, max_human_flagged=0.01,
                                max_machine_grounded=0.1, confidence=0.95)
     zh, es = figures["zh"], figures["es"]
