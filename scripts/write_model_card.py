@@ -317,6 +317,20 @@ def generated_section(generated: dict | None, shipped: list[str]) -> list[str]:
     return out
 
 
+def overwhelming_provenance(meta: dict, n: int = 3) -> str:
+    """Where the model's `overwhelming` came from, when the rule set it: the kinds of held-out text
+    that asked for the highest cut-offs, and the command that measured them ("" otherwise)."""
+    rule = meta.get("threshold_rule") or {}
+    by_set = rule.get("overwhelming_by_set") or {}
+    if not by_set:
+        return ""
+    askers = ", ".join(f"{k} {v:.6f}" for k, v in sorted(by_set.items(), key=lambda kv: -kv[1])[:n])
+    measured = rule.get("overwhelming_measured_by")
+    return (f", set by the human-flagged rule on each kind of held-out document the LM cannot judge (those "
+            f"that ask most: {askers}" + (f"; `{measured}`, then `python scripts/set_overwhelming.py`" if measured else "")
+            + ")")
+
+
 def languages_section(report: dict | None) -> list[str]:
     """Per language, held out: what the English thresholds would do were the language gate open, and a
     second reference LM's zero-shot evidence beside the shipped one's (scripts/evaluate_languages.py)."""
@@ -363,13 +377,14 @@ def languages_section(report: dict | None) -> list[str]:
         cuts = unjudged.get("cutoffs") or {}
         kinds = {k: f for k, f in unjudged["by_kind"].items() if f.get("n_human", 0) + f.get("n_machine", 0) >= 20}
         out += [f"Documents the LM cannot judge (another language, English under 50 tokens) are flagged only past "
-                f"`overwhelming`. Held out, at the shipped model's cut-off ({num(cuts.get('shipped'), 4)}) and at the one "
+                f"`overwhelming`. Held out, at the cut-off the shipped model carried when this was measured "
+                f"({num(cuts.get('shipped'), 4)}) and at the one "
                 f"`detector.thresholds.overwhelming_threshold` sets on these same scores ({num(cuts.get('rule'), 6)}: "
                 "each kind's human text flagged below the target with 95% confidence, just above every human score of "
                 "a kind too small to show it; so on the scores it is set on it flags none of those kinds' human text by "
                 "construction, while a new document of a kind of n can pass it about once in n + 1), kinds with at least "
                 "20 documents:", "",
-                "| kind | human / machine | shipped cut-off: human / machine flagged | rule's cut-off: human / machine flagged |",
+                "| kind | human / machine | its cut-off then: human / machine flagged | rule's cut-off: human / machine flagged |",
                 "| --- | ---: | ---: | ---: |"]
         for kind, f in sorted(kinds.items(), key=lambda kv: -(kv[1]["n_human"] + kv[1]["n_machine"])):
             shipped, rule = f.get("shipped") or {}, f.get("rule") or {}
@@ -502,7 +517,8 @@ def main_card(meta: dict, ev: dict | None, bench: dict | None, plan_size: int | 
             "given crawl is machine-made. English documents of at least "
             f"{t.get('min_tokens', 'n/a')} LM tokens are `grounded` below `ground`, `suspected_synthetic` at or above "
             "`suspect`, and `uncertain` between. Every other document is `uncertain` unless p_machine reaches "
-            f"`overwhelming` = {num(t.get('overwhelming'), 4)}.", "",
+            f"`overwhelming` = {num(t.get('overwhelming'), 6)}"
+            + overwhelming_provenance(meta) + ".", "",
             f"- `ground` = **{num(t.get('ground'), 4)}**: the largest cut-off that puts at most "
             f"{pct(targets.get('max_machine_grounded'))} of the held-out machine text (English judgeable, each scored "
             f"by models that never saw its source) in `grounded` ({num(rule.get('ground_from_machine_rule'), 4)}), "
