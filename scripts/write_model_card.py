@@ -331,7 +331,7 @@ def overwhelming_provenance(meta: dict, n: int = 3) -> str:
             + ")")
 
 
-def languages_section(report: dict | None) -> list[str]:
+def languages_section(report: dict | None, plan_size: int | None = None) -> list[str]:
     """Per language, held out: what the English thresholds would do were the language gate open, and a
     second reference LM's zero-shot evidence beside the shipped one's (scripts/evaluate_languages.py)."""
     if not report or not report.get("languages"):
@@ -346,8 +346,9 @@ def languages_section(report: dict | None) -> list[str]:
            f"tokens (`{report.get('command')}`). A language may open only where its human text flagged stays below "
            f"{pct(targets.get('max_human_flagged'), 0)} with {pct(targets.get('confidence'), 0)} confidence and at most "
            f"{pct(targets.get('max_machine_grounded'), 0)} of its machine text is grounded; a cut-off of its own that "
-           "grounds no more of its machine text shows how much of its human text would still be grounded. A smaller "
-           "model than the shipped one.", "",
+           "grounds no more of its machine text shows how much of its human text would still be grounded. "
+           + ("The whole plan: the refits of the shipped model's own held-out figures." if plan_size
+              and report.get("n_documents") == plan_size else "Smaller refits than the shipped model's."), "",
            "| language | human / machine | AUROC | human flagged (95% upper bound) | machine flagged / grounded | "
            "human grounded at its own ground cut-off | gate |",
            "| --- | ---: | ---: | ---: | ---: | ---: | --- |"]
@@ -650,7 +651,7 @@ def main_card(meta: dict, ev: dict | None, bench: dict | None, plan_size: int | 
     out += precision_section(precision or {}, model_id)
     out += weighting_section(weighting, get(meta, "training", "weighting") or "class")
     out += generated_section(generated, list(get(meta, "training", "generated") or []))
-    out += languages_section(languages)
+    out += languages_section(languages, plan_size)
 
     # --- Known limits
     out += ["## Known limits", "", *known_limits(meta, ev, rows, plan_size, languages), ""]
