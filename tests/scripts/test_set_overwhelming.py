@@ -12,7 +12,7 @@ import click
 import pytest
 from click.testing import CliRunner
 
-from detector.detector import DEFAULT_MODEL_DIR, read_model_json, verify_artifacts
+from detector.detector import DEFAULT_MODEL_DIR, read_model_json, verify_artifacts, write_artifact_hashes
 
 SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "set_overwhelming.py"
 _spec = importlib.util.spec_from_file_location("set_overwhelming", SCRIPT)
@@ -21,11 +21,25 @@ sys.modules.setdefault(_spec.name, set_overwhelming)
 _spec.loader.exec_module(set_overwhelming)
 
 
+def _before_the_rule(metadata: dict) -> dict:
+    """The shipped model's metadata as training wrote it before the rule: a fixed overwhelming."""
+    rule = {k: v for k, v in metadata["threshold_rule"].items()
+            if k not in ("overwhelming_by_set", "overwhelming_measured_by")}
+    thresholds = {**metadata["thresholds"], "overwhelming": max(0.995, metadata["thresholds"]["suspect"])}
+    return {**metadata, "thresholds": thresholds, "threshold_rule": rule}
+
+
 @pytest.fixture
 def model_dir(tmp_path):
     target = tmp_path / "model"
     shutil.copytree(DEFAULT_MODEL_DIR, target)
+    write_artifact_hashes(target, _before_the_rule(read_model_json(target)[0]))
     return target
+
+
+@pytest.fixture
+def old_metadata():
+    return _before_the_rule(read_model_json(DEFAULT_MODEL_DIR)[0])
 
 
 def _report(metadata: dict, **changes) -> dict:
@@ -60,8 +74,8 @@ def test_the_rule_cut_off_is_written_and_the_model_re_hashed(model_dir, tmp_path
     assert forced.exit_code == 0, forced.output
 
 
-def test_never_below_the_models_own_suspect():
-    metadata, _ = read_model_json(DEFAULT_MODEL_DIR)
+def test_never_below_the_models_own_suspect(old_metadata):
+    metadata = old_metadata
     report = _report(metadata, unjudged={"cutoffs": {"rule": 0.6}, "rule_by_set": {}})
     updated, _ = set_overwhelming.overwhelming_from_report(metadata, report)
     assert updated["thresholds"]["overwhelming"] == metadata["thresholds"]["suspect"]
@@ -76,7 +90,7 @@ def test_never_below_the_models_own_suspect():
     ({"targets": {"max_human_flagged": 0.02, "confidence": 0.95}}, "human-flagged target"),
     ({"unjudged": {}}, "no rule cut-off"),
 ])
-def test_a_report_of_another_training_is_refused(changes, message):
-    metadata, _ = read_model_json(DEFAULT_MODEL_DIR)
+def test_a_report_of_another_training_is_refused(changes, message, old_metadata):
+    metadata = old_metadata
     with pytest.raises(click.UsageError, match=message):
         set_overwhelming.overwhelming_from_report(metadata, _report(metadata, **changes))
