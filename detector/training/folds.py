@@ -143,7 +143,7 @@ def language_figures(table, p: np.ndarray, suspect: float, ground: float, max_hu
 def _unjudged_kinds(table, rows: np.ndarray, min_tokens: int) -> tuple[np.ndarray, np.ndarray]:
     """Those of rows the LM cannot judge, and the kind of each: its detected language, or
     `en<min_tokens` for English too short."""
-    rows = rows[(table.language[rows] != "en") | (table.n_tokens[rows] < min_tokens)]
+    rows = np.setdiff1d(rows, table.judgeable(rows, min_tokens))  # the complement of what the thresholds decide
     return rows, np.where(table.language[rows] == "en", f"en<{min_tokens}", table.language[rows]).astype(str)
 
 

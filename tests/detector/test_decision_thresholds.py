@@ -188,13 +188,15 @@ def test_overwhelming_threshold_holds_every_unjudged_kinds_human_text_below_the_
 
 
 def test_unjudged_human_sets_group_scored_human_rows_the_lm_cannot_judge():
-    from types import SimpleNamespace
-
+    from detector.training.evidence import EvidenceTable
     from detector.training.folds import unjudged_human_sets
 
-    table = SimpleNamespace(y=np.array([0, 0, 0, 0, 1, 0, 0]),
-                            language=np.array(["en", "en", "ru", "ru", "ru", "zh", "ru"], dtype=object),
-                            n_tokens=np.array([200, 10, 200, 10, 200, 80, 90]))
+    y = np.array([0, 0, 0, 0, 1, 0, 0])
+    rows = [{"id": str(i), "text": "", "source": "s/x", "set": "train:all"} for i in range(len(y))]
+    table = EvidenceTable(rows=rows, y=y, sets=np.array(["train:all"] * len(y), dtype=object),
+                          language=np.array(["en", "en", "ru", "ru", "ru", "zh", "ru"], dtype=object),
+                          n_tokens=np.array([200, 10, 200, 10, 200, 80, 90]), stats=np.zeros((len(y), 1)),
+                          hidden=np.zeros((len(y), 1)), tokens=[None] * len(y), text_parts=np.zeros((len(y), 1)))
     p = np.array([0.1, 0.2, 0.3, 0.4, 0.5, 0.6, np.nan])  # the last row was not scored held out
     sets = unjudged_human_sets(table, p, min_tokens=50)
     assert set(sets) == {"en<50", "ru", "zh"}  # judgeable English and machine rows are left out
