@@ -31,69 +31,15 @@ import time
 from pathlib import Path
 
 import click
-import numpy as np
 
-from detector.features.lm import LM_FEATURE_NAMES
 from detector.reference_lm import resolve_reference_model
 from detector.training.data import LMOutputCache, lm_outputs_key
 from detector.training.evidence import held_out_scores, load_evidence_table
 from detector.detector import DEFAULT_MODEL_DIR, read_model_json
 from detector.thresholds import overwhelming_threshold
-from detector.training.folds import (held_out_figures, held_out_run_options, language_figures, statistic_aurocs,
-                                     summary_line, unjudged_figures, unjudged_human_sets, write_held_out_report)
-
-MIN_TOKENS = 50
-
-
-def statistic_directions(table) -> np.ndarray:
-    """+1 where a statistic is higher on machine text than on human text among the English-judgeable
-    training rows (the shipped LM's), -1 where lower."""
-    rows = table.judgeable(table.training)
-    machine, human = rows[table.y[rows] == 1], rows[table.y[rows] == 0]
-    gap = np.nanmean(table.stats[machine], axis=0) - np.nanmean(table.stats[human], axis=0)
-    return np.where(gap >= 0, 1.0, -1.0)
-
-
-def zero_shot_comparison(table, other_cache: LMOutputCache, names: tuple[str, str]) -> dict:
-    """Per detected language, on the labelled rows both LMs scored with at least MIN_TOKENS tokens:
-    each statistic's AUROC under each LM, the best of them, and the median tokens per document."""
-    direction = statistic_directions(table)
-    labelled = np.flatnonzero(table.y >= 0)  # polished-light text (NEITHER) is neither class
-    both = np.array([i for i in labelled if table.rows[i]["id"] in other_cache], dtype=int)
-    if not len(both):
-        raise click.UsageError(f"no labelled document of the table is cached under {other_cache.directory}: "
-                               "run scripts/extract_lm_outputs.py with that --reference-model first")
-    other = other_cache.arrays([table.rows[i]["id"] for i in both])
-    long_enough = (table.n_tokens[both] >= MIN_TOKENS) & (other["n_tokens"] >= MIN_TOKENS)
-    out = {}
-    for language in sorted(set(table.language[both]), key=str):
-        keep = long_enough & (table.language[both] == language)
-        rows = both[keep]
-        entry = {"n_human": int((table.y[rows] == 0).sum()), "n_machine": int((table.y[rows] == 1).sum())}
-        for name, stats, tokens in ((names[0], table.stats[rows], table.n_tokens[rows]),
-                                    (names[1], other["stats"][keep].astype(float), other["n_tokens"][keep])):
-            aurocs = statistic_aurocs(table.y[rows], stats, LM_FEATURE_NAMES, direction)
-            known = {k: v for k, v in aurocs.items() if v is not None}
-            best = max(known, key=known.get) if known else None
-            entry[name] = {"median_tokens": float(np.median(tokens)) if len(tokens) else None,
-                           "best_statistic": best, "best_auroc": known.get(best), "aurocs": aurocs}
-        out[str(language)] = entry
-    return out
-
-
-def read_scores(path: Path, table, run: dict) -> np.ndarray:
-    """Out-of-fold scores saved by an earlier run, which must be of the same documents in the same order
-    and fit the same way (`run`: reference model, token cap, cross-fit folds, sequence epochs)."""
-    with np.load(path, allow_pickle=False) as saved:
-        ids, p = saved["ids"], saved["p"]
-        saved_run = json.loads(str(saved["run"])) if "run" in saved.files else None
-    if list(ids) != [r["id"] for r in table.rows]:
-        raise click.BadParameter(f"{path} holds the scores of other documents ({len(ids)} against "
-                                 f"{len(table.rows)}): remove it or give another path", param_hint="--scores")
-    if saved_run != run:
-        raise click.BadParameter(f"{path} was fit otherwise ({saved_run} against {run}): remove it or give "
-                                 "another path", param_hint="--scores")
-    return p
+from detector.training.folds import (held_out_figures, held_out_run_options, language_figures, summary_line,
+                                     unjudged_figures, unjudged_human_sets, write_held_out_report)
+from detector.training.zero_shot import MIN_TOKENS, compare_statistics, saved_held_out_scores
 
 
 @click.command()
@@ -120,18 +66,13 @@ def main(first, compare_reference, scores_path, k, sequence_epochs, jobs, max_ma
     print(f"{len(table.rows)} documents, {len(table.training)} training rows", file=sys.stderr, flush=True)
     comparison = None
     if other is not None:  # before the long fit, so that a missing cache fails at once
-        comparison = zero_shot_comparison(table, LMOutputCache(lm_outputs_key(other.sha256, token_cap)),
-                                          (source.model_id, other.model_id))
+        comparison = compare_statistics(table, LMOutputCache(lm_outputs_key(other.sha256, token_cap)),
+                                        (source.model_id, other.model_id), table.language)
     run = {"reference_model_hash": source.sha256, "token_cap": token_cap, "cross_fit": k,
            "sequence_epochs": sequence_epochs, "weighting": "class"}
-    if scores_path and scores_path.suffix != ".npz":
-        scores_path = scores_path.with_name(scores_path.name + ".npz")  # where np.savez writes it
-    p = read_scores(scores_path, table, run) if scores_path and scores_path.exists() else None
-    if p is None:
-        p = held_out_scores(table, "source", k, 0, {"epochs": sequence_epochs}, jobs,
-                            log=lambda line: print(line, file=sys.stderr, flush=True))
-        if scores_path:
-            np.savez(scores_path, ids=np.array([r["id"] for r in table.rows]), p=p, run=json.dumps(run))
+    p = saved_held_out_scores(scores_path, table, run, lambda: held_out_scores(
+        table, "source", k, 0, {"epochs": sequence_epochs}, jobs,
+        log=lambda line: print(line, file=sys.stderr, flush=True)))
     english = held_out_figures(table, p, max_machine_grounded, max_human_flagged, confidence)
     print(summary_line("held out", english), file=sys.stderr, flush=True)
     thresholds = english["thresholds"]

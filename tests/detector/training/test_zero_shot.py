@@ -1,11 +1,8 @@
-"""The zero-shot comparison of scripts/evaluate_languages.py on a made-up table and a second LM's cache
-written to a temporary folder (numbers only; no LM is run)."""
+"""detector.training.zero_shot (what scripts/evaluate_languages.py and scripts/evaluate_zero_shot.py
+compare) on a made-up table and a second LM's cache written to a temporary folder (numbers only; no LM
+is run)."""
 
 from __future__ import annotations
-
-import importlib.util
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,12 +10,8 @@ import pytest
 from detector.features.lm import LM_FEATURE_NAMES, POOLED_LAYERS, TOKEN_SEQUENCE_NAMES, LMResult
 from detector.training.data import LMOutputCache
 from detector.training.evidence import EvidenceTable
-
-SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "evaluate_languages.py"
-_spec = importlib.util.spec_from_file_location("evaluate_languages", SCRIPT)
-languages_script = importlib.util.module_from_spec(_spec)
-sys.modules.setdefault(_spec.name, languages_script)
-_spec.loader.exec_module(languages_script)
+from detector.training.zero_shot import (blend_with_statistic, compare_statistics, read_scores,
+                                         saved_held_out_scores, statistic_directions)
 
 N = 40  # rows per class and language
 
@@ -57,7 +50,7 @@ def _other_cache(tmp_path, table, rng, short=()) -> LMOutputCache:
 
 def test_directions_come_from_the_english_training_rows():
     table = _table(np.random.default_rng(0))
-    assert languages_script.statistic_directions(table)[0] == 1.0
+    assert statistic_directions(table)[0] == 1.0
 
 
 def test_comparison_ranks_each_lm_on_the_rows_both_scored(tmp_path):
@@ -65,8 +58,8 @@ def test_comparison_ranks_each_lm_on_the_rows_both_scored(tmp_path):
     table = _table(rng)
     short = set(range(2 * N, 2 * N + 5))  # five zh human rows too short for the other LM
     table.y[2 * N + 10] = -1  # and one polished-light row: neither class
-    comparison = languages_script.zero_shot_comparison(table, _other_cache(tmp_path, table, rng, short),
-                                                       ("shipped", "other"))
+    comparison = compare_statistics(table, _other_cache(tmp_path, table, rng, short), ("shipped", "other"),
+                                    table.language)
     assert set(comparison) == {"zh"}  # English rows are not in the other LM's cache
     zh = comparison["zh"]
     assert (zh["n_human"], zh["n_machine"]) == (N - 6, N)
@@ -80,7 +73,7 @@ def test_comparison_without_shared_rows_says_what_to_run(tmp_path):
 
     table = _table(np.random.default_rng(2))
     with pytest.raises(click.UsageError, match="extract_lm_outputs.py"):
-        languages_script.zero_shot_comparison(table, LMOutputCache("empty", root=tmp_path), ("shipped", "other"))
+        compare_statistics(table, LMOutputCache("empty", root=tmp_path), ("shipped", "other"), table.language)
 
 
 def test_saved_scores_are_reused_only_for_the_same_documents_fit_the_same_way(tmp_path):
@@ -93,8 +86,57 @@ def test_saved_scores_are_reused_only_for_the_same_documents_fit_the_same_way(tm
     run = {"reference_model_hash": "abc", "token_cap": 256, "cross_fit": 2, "sequence_epochs": 4, "weighting": "class"}
     path = tmp_path / "scores.npz"
     np.savez(path, ids=np.array(["a", "b"]), p=np.array([0.1, np.nan]), run=json.dumps(run))
-    np.testing.assert_array_equal(languages_script.read_scores(path, table, run), [0.1, np.nan])
+    np.testing.assert_array_equal(read_scores(path, table, run), [0.1, np.nan])
     with pytest.raises(click.BadParameter, match="fit otherwise"):
-        languages_script.read_scores(path, table, {**run, "token_cap": 512})
+        read_scores(path, table, {**run, "token_cap": 512})
     with pytest.raises(click.BadParameter, match="other documents"):
-        languages_script.read_scores(path, SimpleNamespace(rows=[{"id": "a"}]), run)
+        read_scores(path, SimpleNamespace(rows=[{"id": "a"}]), run)
+
+
+def test_comparison_groups_by_any_key_and_keeps_to_the_given_rows(tmp_path):
+    rng = np.random.default_rng(3)
+    table = _table(rng)
+    cache = _other_cache(tmp_path, table, rng)
+    sources = np.array(["a/one"] * 3 * N + ["b/two"] * N, dtype=object)  # zh humans in one, zh machines in the other
+    zh_humans_and_half_machines = np.r_[np.arange(2 * N, 3 * N), np.arange(3 * N, 3 * N + N // 2)]
+    comparison = compare_statistics(table, cache, ("shipped", "other"), sources, rows=zh_humans_and_half_machines)
+    assert set(comparison) == {"a/one", "b/two"}
+    assert (comparison["a/one"]["n_human"], comparison["a/one"]["n_machine"]) == (N, 0)
+    assert (comparison["b/two"]["n_human"], comparison["b/two"]["n_machine"]) == (0, N // 2)
+    assert comparison["a/one"]["other"]["best_statistic"] is None  # one class: no AUROC
+
+
+def test_saved_scores_are_fit_once_then_read(tmp_path):
+    from types import SimpleNamespace
+
+    table = SimpleNamespace(rows=[{"id": "a"}, {"id": "b"}])
+    run = {"token_cap": 256}
+    calls = []
+
+    def fit():
+        calls.append(1)
+        return np.array([0.2, 0.9])
+
+    path = tmp_path / "scores"  # np.savez adds .npz; the second run must find it there
+    first = saved_held_out_scores(path, table, run, fit)
+    second = saved_held_out_scores(path, table, run, fit)
+    np.testing.assert_array_equal(first, second)
+    assert len(calls) == 1 and (tmp_path / "scores.npz").exists()
+    np.testing.assert_array_equal(saved_held_out_scores(None, table, run, fit), [0.2, 0.9])
+    assert len(calls) == 2  # no path: fit every time, nothing written
+
+
+def test_blend_standardises_both_parts_and_leaves_other_rows_out():
+    rng = np.random.default_rng(4)
+    y = np.r_[np.zeros(200), np.ones(200)]
+    p = 1 / (1 + np.exp(-rng.normal(0, 1, 400)))          # learned scores that know nothing
+    statistic = rng.normal(0, 1, 400) + 3 * y               # a statistic that separates the classes
+    rows = np.arange(0, 400, 2)
+    alone = blend_with_statistic(p, statistic, 0.0, rows)
+    assert np.isnan(alone[1::2]).all()
+    np.testing.assert_array_equal(np.argsort(alone[rows]), np.argsort(p[rows]))  # weight 0: p's own order
+    from detector.evaluation import auroc
+
+    assert auroc(y[rows], blend_with_statistic(p, statistic, 1.0, rows)[rows]) > auroc(y[rows], p[rows]) + 0.3
+    scaled = blend_with_statistic(p, 1000 * statistic, 1.0, rows)  # the statistic's units do not set its weight
+    np.testing.assert_allclose(scaled[rows], blend_with_statistic(p, statistic, 1.0, rows)[rows])
