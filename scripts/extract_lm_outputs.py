@@ -13,6 +13,8 @@ of all of them, usable for experiments before the whole plan is done:
     python scripts/extract_lm_outputs.py --generated gemma-3-270m   # generated training text first
     python scripts/extract_lm_outputs.py --limit 16640 --languages ar,bg,es,id,pt,ru,ur,zh \
         --reference-model gemma-3-270m-q4_k_m.gguf   # another reference LM, non-English text only
+    python scripts/extract_lm_outputs.py --languages en --sources baoguangsheng/fast-detect-gpt \
+        --reference-model gemma-3-270m-q4_k_m.gguf   # one source's English text (scripts/evaluate_zero_shot.py)
 """
 
 from __future__ import annotations
@@ -22,6 +24,25 @@ import click
 from detector.features.lm import PerplexityFeatures
 from detector.training.data import (LMOutputCache, extract_in_chunks, generated_documents, lm_outputs_key,
                                     planned_documents)
+from detector.training.evidence import source_of
+
+
+def _codes(value: str | None) -> set[str]:
+    return {code.strip() for code in (value or "").split(",") if code.strip()}
+
+
+def select_documents(plan: list[dict], languages: str | None, sources: str | None) -> list[dict]:
+    """The plan's documents labelled with one of `languages` (comma-separated ISO codes; rows without a
+    language are left out) and from one of `sources` (comma-separated repositories), each only where given."""
+    wanted_languages, wanted_sources = _codes(languages), _codes(sources)
+    if wanted_languages:
+        plan = [row for row in plan if row.get("language") in wanted_languages]
+    if wanted_sources:
+        plan = [row for row in plan if source_of(row) in wanted_sources]
+    if (wanted_languages or wanted_sources) and not plan:
+        raise click.BadParameter(f"no planned document is labelled {sorted(wanted_languages) or 'any language'} "
+                                 f"from {sorted(wanted_sources) or 'any source'}", param_hint="--languages/--sources")
+    return plan
 
 
 @click.command()
@@ -38,16 +59,14 @@ from detector.training.data import (LMOutputCache, extract_in_chunks, generated_
 @click.option("--languages", default=None,
               help="Comma-separated ISO codes: only the plan's documents labelled with one of them (rows "
                    "without a language, such as the human pool's, are left out).")
-def main(limit, chunk, token_cap, precision, reference_model, seed, generated, languages):
+@click.option("--sources", default=None,
+              help="Comma-separated source repositories (owner/name, as the model card names them): only the "
+                   "plan's documents from one of them.")
+def main(limit, chunk, token_cap, precision, reference_model, seed, generated, languages, sources):
+    plan = select_documents(planned_documents(seed)[:limit], languages, sources)  # before the LM loads
     extractor = PerplexityFeatures(reference_model=reference_model, token_cap=token_cap, compile_statistics=True,
                                    keep_outputs=True, precision=precision).load()
     cache = LMOutputCache(lm_outputs_key(extractor.source.sha256, extractor.token_cap, precision))
-    plan = planned_documents(seed)[:limit]
-    if languages:
-        wanted = {code.strip() for code in languages.split(",") if code.strip()}
-        plan = [row for row in plan if row.get("language") in wanted]
-        if not plan:
-            raise click.BadParameter(f"no planned document is labelled {sorted(wanted)}", param_hint="--languages")
     if generated:
         plan = generated_documents(generated, {row["id"] for row in plan}) + plan
     todo = [row for row in plan if row["id"] not in cache]
