@@ -34,12 +34,12 @@ import click
 
 from detector.reference_lm import resolve_reference_model
 from detector.training.data import LMOutputCache, lm_outputs_key
-from detector.training.evidence import held_out_scores, load_evidence_table
+from detector.training.evidence import load_evidence_table
 from detector.detector import DEFAULT_MODEL_DIR, read_model_json
 from detector.thresholds import overwhelming_threshold
 from detector.training.folds import (held_out_figures, held_out_run_options, language_figures, summary_line,
                                      unjudged_figures, unjudged_human_sets, write_held_out_report)
-from detector.training.zero_shot import MIN_TOKENS, compare_statistics, saved_held_out_scores
+from detector.training.zero_shot import MIN_TOKENS, compare_statistics, held_out_run, source_held_out_scores
 
 
 @click.command()
@@ -68,11 +68,8 @@ def main(first, compare_reference, scores_path, k, sequence_epochs, jobs, max_ma
     if other is not None:  # before the long fit, so that a missing cache fails at once
         comparison = compare_statistics(table, LMOutputCache(lm_outputs_key(other.sha256, token_cap)),
                                         (source.model_id, other.model_id), table.language)
-    run = {"reference_model_hash": source.sha256, "token_cap": token_cap, "cross_fit": k,
-           "sequence_epochs": sequence_epochs, "weighting": "class"}
-    p = saved_held_out_scores(scores_path, table, run, lambda: held_out_scores(
-        table, "source", k, 0, {"epochs": sequence_epochs}, jobs,
-        log=lambda line: print(line, file=sys.stderr, flush=True)))
+    run = held_out_run(source.sha256, token_cap, k, sequence_epochs)
+    p = source_held_out_scores(table, scores_path, run, jobs, log=lambda line: print(line, file=sys.stderr, flush=True))
     english = held_out_figures(table, p, max_machine_grounded, max_human_flagged, confidence)
     print(summary_line("held out", english), file=sys.stderr, flush=True)
     thresholds = english["thresholds"]

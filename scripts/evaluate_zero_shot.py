@@ -33,49 +33,50 @@ import numpy as np
 from detector.features.lm import LM_FEATURE_NAMES
 from detector.reference_lm import resolve_reference_model
 from detector.training.data import LMOutputCache, lm_outputs_key
-from detector.training.evidence import held_out_scores, load_evidence_table
-from detector.training.folds import (generator_figures, held_out_figures, held_out_run_options, summary_line,
-                                     write_held_out_report)
-from detector.training.zero_shot import (blend_with_statistic, compare_statistics, saved_held_out_scores,
-                                         statistic_directions)
+from detector.training.evidence import load_evidence_table
+from detector.training.folds import generator_figures, held_out_figures, held_out_run_options, write_held_out_report
+from detector.training.zero_shot import (blend_with_statistic, compare_statistics, held_out_run,
+                                         source_held_out_scores, statistic_directions)
 
 WORST_BELOW = 0.85  # the issue's floor for a held-out source
 
 
-def per_source(figures: dict) -> dict:
-    """source -> English-judgeable AUROC of a held_out_figures result."""
-    return {source: f["english_judgeable_auroc"] for source, f in figures["folds"].items()}
+def brief(figures: dict, with_flagged: bool = True) -> dict:
+    """What the report keeps of a held_out_figures result: the English-judgeable summary, each source's
+    English-judgeable AUROC and (with_flagged) the machine share flagged at the rule's thresholds."""
+    out = {"summary": figures["summary"]["english_judgeable_auroc"],
+           "by_source": {source: f["english_judgeable_auroc"] for source, f in figures["folds"].items()}}
+    if with_flagged:
+        out["machine_flagged"] = figures["machine"]["flagged"]
+        out["human_flagged_upper_bound"] = figures["human"]["flagged_upper_bound"]
+        out["thresholds"] = figures["thresholds"]
+    return out
 
 
 def zero_shot_figures(table, p: np.ndarray, statistic: str, weights, sources, targets: dict) -> dict:
     """Items 1-3 of the module docstring, from the held-out scores p (NaN where not scored)."""
     scored = np.flatnonzero(~np.isnan(p))
     direction = statistic_directions(table)
-    stack = held_out_figures(table, p, **targets)
+    stack = brief(held_out_figures(table, p, **targets))
     signed = {}
     for column, name in enumerate(LM_FEATURE_NAMES):
         values = np.full(len(p), np.nan)
         values[scored] = direction[column] * table.stats[scored, column]
         signed[name] = values
-    statistics = {name: held_out_figures(table, values, **targets) for name, values in signed.items()}
     if sources is None:
-        sources = sorted(s for s, a in per_source(stack).items() if a is not None and a < WORST_BELOW)
-    blends = {}
-    for weight in weights:
-        rows = scored[~np.isnan(signed[statistic][scored])]
-        blend = held_out_figures(table, blend_with_statistic(p, signed[statistic], weight, rows), **targets)
-        blends[str(weight)] = {"summary": blend["summary"]["english_judgeable_auroc"], "by_source": per_source(blend),
-                               "machine_flagged": blend["machine"]["flagged"]}
+        sources = sorted(s for s, a in stack["by_source"].items() if a is not None and a < WORST_BELOW)
+    # Blended only where the figures are read (English, judgeable), so that the standardisation is theirs.
+    blended = table.judgeable(scored[~np.isnan(signed[statistic][scored])])
     return {
-        "stack": {"summary": stack["summary"]["english_judgeable_auroc"], "by_source": per_source(stack),
-                  "machine_flagged": stack["machine"]["flagged"]},
-        "statistics": {name: {"summary": f["summary"]["english_judgeable_auroc"], "by_source": per_source(f)}
-                       for name, f in statistics.items()},
+        "stack": stack,
+        "statistics": {name: brief(held_out_figures(table, values, **targets), with_flagged=False)
+                       for name, values in signed.items()},
         "directions": {name: float(d) for name, d in zip(LM_FEATURE_NAMES, direction)},
         "statistic": statistic,
         "generators": {"sources": list(sources), "stack": generator_figures(table, p, sources),
                        statistic: generator_figures(table, signed[statistic], sources)},
-        "blends": blends,
+        "blends": {str(weight): brief(held_out_figures(
+            table, blend_with_statistic(p, signed[statistic], weight, blended), **targets)) for weight in weights},
     }
 
 
@@ -85,9 +86,12 @@ def reference_comparison(table, p: np.ndarray, other_cache: LMOutputCache, names
     English-judgeable documents both LMs scored (and the stack scored held out)."""
     judged = table.judgeable(np.flatnonzero(~np.isnan(p)))
     judged = judged[np.isin(table.sources[judged], list(sources))]
+    judged = np.array([i for i in judged if table.rows[i]["id"] in other_cache], dtype=int)
+    if not len(judged):
+        return {"by_source": {}, "by_generator": {},
+                "note": "the other LM has scored none of these sources' English-judgeable documents"}
     out = {"by_source": compare_statistics(table, other_cache, names, table.sources, rows=judged),
            "by_generator": {}}
-    judged = np.array([i for i in judged if table.rows[i]["id"] in other_cache], dtype=int)
     generators = table.column("generator")
     for source in sorted(set(table.sources[judged])):  # the sources the other LM has scored
         here = judged[table.sources[judged] == source]
@@ -111,11 +115,13 @@ def reference_comparison(table, p: np.ndarray, other_cache: LMOutputCache, names
 @click.option("--blend-weights", default="0.5,1", show_default=True,
               help="Comma-separated weights of the standardised statistic added to the stack's standardised "
                    "log-odds.")
-@click.option("--source", "sources", multiple=True,
-              help="A source repository to break down by generator (repeatable; default: every source the stack "
-                   f"ranks below {WORST_BELOW}).")
+@click.option("--sources", default=None,
+              help="Comma-separated source repositories to break down by generator (default: every source the "
+                   f"stack ranks below {WORST_BELOW}).")
 @click.option("--compare-reference", default=None,
-              help="Another reference LM (.gguf file or HF directory) whose cached outputs to compare, zero-shot.")
+              help="Another reference LM (.gguf file or HF directory): its statistics beside the shipped LM's on "
+                   "the English documents of the broken-down sources that it has scored (run "
+                   "scripts/extract_lm_outputs.py --languages en --sources ... --reference-model first).")
 @held_out_run_options
 @click.option("--out", type=click.Path(path_type=Path), default=Path("models/zero_shot_held_out.json"),
               show_default=True)
@@ -132,25 +138,29 @@ def main(first, scores_path, statistic, blend_weights, sources, compare_referenc
     source = resolve_reference_model(reference_model)
     other = resolve_reference_model(compare_reference) if compare_reference else None
     table = load_evidence_table(source.sha256, token_cap, first)
-    unknown = sorted(set(sources) - set(table.sources))
+    asked = sorted({s.strip() for s in (sources or "").split(",") if s.strip()}) or None
+    unknown = sorted(set(asked or ()) - set(table.sources))
     if unknown:
-        raise click.BadParameter(f"no planned document comes from {unknown}", param_hint="--source")
+        raise click.BadParameter(f"no planned document comes from {unknown}", param_hint="--sources")
+    other_cache = None
+    if other is not None:  # before the long fit, so that a missing cache fails at once
+        other_cache = LMOutputCache(lm_outputs_key(other.sha256, token_cap))
+        if not any(row["id"] in other_cache for row in table.rows):
+            raise click.UsageError(f"nothing of the plan is cached under {other_cache.directory}: run "
+                                   "scripts/extract_lm_outputs.py with that --reference-model first")
     print(f"{len(table.rows)} documents, {len(table.training)} training rows", file=sys.stderr, flush=True)
-    run = {"reference_model_hash": source.sha256, "token_cap": token_cap, "cross_fit": k,
-           "sequence_epochs": sequence_epochs, "weighting": "class"}
-    p = saved_held_out_scores(scores_path, table, run, lambda: held_out_scores(
-        table, "source", k, 0, {"epochs": sequence_epochs}, jobs,
-        log=lambda line: print(line, file=sys.stderr, flush=True)))
+    run = held_out_run(source.sha256, token_cap, k, sequence_epochs)
+    p = source_held_out_scores(table, scores_path, run, jobs, log=lambda line: print(line, file=sys.stderr, flush=True))
     targets = {"max_machine_grounded": max_machine_grounded, "max_human_flagged": max_human_flagged,
                "confidence": confidence}
-    figures = zero_shot_figures(table, p, statistic, weights, list(sources) or None, targets)
-    print(summary_line("stack held out", {"summary": {"english_judgeable_auroc": figures["stack"]["summary"]}}),
-          file=sys.stderr, flush=True)
+    figures = zero_shot_figures(table, p, statistic, weights, asked, targets)
+    summary = figures["stack"]["summary"]
+    print(f"stack held out: English-judgeable mean AUROC {summary['mean']:.3f}, worst {summary['worst']} "
+          f"{summary['worst_value']:.3f}", file=sys.stderr, flush=True)
     comparison = None
     if other is not None:
         comparison = {"model": other.model_id, "sha256": other.sha256, **reference_comparison(
-            table, p, LMOutputCache(lm_outputs_key(other.sha256, token_cap)), (source.model_id, other.model_id),
-            figures["generators"]["sources"])}
+            table, p, other_cache, (source.model_id, other.model_id), figures["generators"]["sources"])}
     write_held_out_report(out, "scripts/evaluate_zero_shot.py", table, source.sha256, token_cap, targets, started,
                           run=run, **figures, compare_reference=comparison)
     shown = {"stack": figures["stack"]["by_source"], statistic: figures["statistics"][statistic]["by_source"],

@@ -27,14 +27,17 @@ from detector.training.data import (LMOutputCache, extract_in_chunks, generated_
 from detector.training.evidence import source_of
 
 
-def _codes(value: str | None) -> set[str]:
-    return {code.strip() for code in (value or "").split(",") if code.strip()}
+def _codes(value: str | None, option: str) -> set[str]:
+    codes = {code.strip() for code in (value or "").split(",") if code.strip()}
+    if value is not None and not codes:  # given but empty: not "everything" (hours of extraction)
+        raise click.BadParameter(f"no value in {value!r}", param_hint=option)
+    return codes
 
 
 def select_documents(plan: list[dict], languages: str | None, sources: str | None) -> list[dict]:
     """The plan's documents labelled with one of `languages` (comma-separated ISO codes; rows without a
     language are left out) and from one of `sources` (comma-separated repositories), each only where given."""
-    wanted_languages, wanted_sources = _codes(languages), _codes(sources)
+    wanted_languages, wanted_sources = _codes(languages, "--languages"), _codes(sources, "--sources")
     if wanted_languages:
         plan = [row for row in plan if row.get("language") in wanted_languages]
     if wanted_sources:

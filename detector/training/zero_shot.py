@@ -64,12 +64,15 @@ def standardised(values: np.ndarray, rows: np.ndarray) -> np.ndarray:
 
 def blend_with_statistic(p: np.ndarray, statistic: np.ndarray, weight: float, rows: np.ndarray) -> np.ndarray:
     """The learned model's log-odds plus `weight` times a zero-shot statistic (already signed so that
-    higher means machine), each standardised over `rows`; NaN outside them. A fixed blend, not a fit:
-    it shows what the statistic would add on the held-out rows, not a model to ship."""
+    higher means machine), each standardised over `rows`, mapped into (0, 1) by the logistic function so
+    that the threshold rules, written for probabilities (capped at 1, never below 0.5 for `suspect`),
+    apply to it; NaN outside `rows`. A fixed blend, not a fit and not a calibrated probability: it shows
+    what the statistic would add on the held-out rows, not a model to ship."""
     clipped = np.clip(p, 1e-6, 1 - 1e-6)
     log_odds = np.log(clipped / (1 - clipped))
     out = np.full(len(p), np.nan)
-    out[rows] = (standardised(log_odds, rows) + weight * standardised(statistic, rows))[rows]
+    total = standardised(log_odds, rows) + weight * standardised(statistic, rows)
+    out[rows] = 1.0 / (1.0 + np.exp(-total[rows]))
     return out
 
 
@@ -99,3 +102,19 @@ def saved_held_out_scores(path: Path | None, table, run: dict, fit) -> np.ndarra
     if path is not None:
         np.savez(path, ids=np.array([r["id"] for r in table.rows]), p=p, run=json.dumps(run))
     return p
+
+
+def held_out_run(reference_hash: str, token_cap: int, k: int, sequence_epochs: int) -> dict:
+    """How source_held_out_scores fits: what a saved scores file must have been fit with to be reused."""
+    return {"reference_model_hash": reference_hash, "token_cap": token_cap, "cross_fit": k,
+            "sequence_epochs": sequence_epochs, "weighting": "class"}
+
+
+def source_held_out_scores(table, path: Path | None, run: dict, jobs: int, log=None) -> np.ndarray:
+    """The stack's scores of every source group held out (evidence.held_out_scores, the shipped recipe
+    with class weighting, fit as `run` from held_out_run says), through saved_held_out_scores: the
+    evaluation scripts share one file."""
+    from detector.training.evidence import held_out_scores
+
+    return saved_held_out_scores(path, table, run, lambda: held_out_scores(
+        table, "source", run["cross_fit"], 0, {"epochs": run["sequence_epochs"]}, jobs, log=log))

@@ -59,6 +59,20 @@ def test_the_statistic_beside_the_scores_per_source_and_generator():
     assert heavy["a/chat"] < stack["a/chat"]
 
 
+def test_blends_are_thresholded_like_probabilities():
+    """The rule's cut-offs are probabilities (capped at 1): a blend is mapped into (0, 1), so a weight of
+    0 (the stack's own order) flags exactly what the stack flags, and every blend keeps its human text
+    within the target."""
+    table, p = _table_and_scores(np.random.default_rng(5))
+    loose = {**TARGETS, "max_human_flagged": 0.1}  # 80 human documents cannot show 1%
+    figures = zero_shot_script.zero_shot_figures(table, p, LM_FEATURE_NAMES[0], [0.0, 2.0], None, loose)
+    stack, same, heavy = figures["stack"], figures["blends"]["0.0"], figures["blends"]["2.0"]
+    assert 0 < stack["machine_flagged"] == same["machine_flagged"]
+    for blend in (same, heavy):
+        assert 0.5 <= blend["thresholds"]["suspect"] < 1.0
+        assert blend["human_flagged_upper_bound"] <= 0.1
+
+
 def test_sources_asked_for_are_broken_down_even_when_ranked_well():
     table, p = _table_and_scores(np.random.default_rng(1))
     figures = zero_shot_script.zero_shot_figures(table, p, LM_FEATURE_NAMES[0], [], ["a/chat"], TARGETS)
@@ -83,3 +97,12 @@ def test_second_lm_compared_on_the_sources_it_scored(tmp_path):
     assert comparison["by_source"]["b/base"]["other"]["aurocs"][LM_FEATURE_NAMES[0]] > 0.99
     assert set(comparison["by_generator"]) == {"b/base | base-1", "b/base | base-2"}
     assert comparison["by_generator"]["b/base | base-1"]["n_machine"] == N // 2
+    assert comparison["by_generator"]["b/base | base-1"]["n_human"] == N  # against the source's own human text
+
+    base_machine = base[table.y[base] == 1]
+    table.language[base_machine[0]] = "de"  # not judged by the thresholds
+    p[base_machine[1]] = np.nan  # not scored held out
+    fewer = zero_shot_script.reference_comparison(table, p, cache, ("shipped", "other"), ["b/base"])
+    assert fewer["by_source"]["b/base"]["n_machine"] == N - 2
+    nothing = zero_shot_script.reference_comparison(table, p, cache, ("shipped", "other"), ["a/chat"])
+    assert nothing["by_source"] == {} and "none" in nothing["note"]

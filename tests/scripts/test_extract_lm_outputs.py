@@ -42,3 +42,10 @@ def test_a_filter_that_keeps_nothing_is_an_error():
         extract_script.select_documents(PLAN, "ru", None)
     with pytest.raises(click.BadParameter, match="nobody/else"):
         extract_script.select_documents(PLAN, "en", "nobody/else")
+
+
+def test_an_option_given_empty_is_an_error_not_the_whole_plan():
+    with pytest.raises(click.BadParameter, match="no value"):
+        extract_script.select_documents(PLAN, ",", None)
+    with pytest.raises(click.BadParameter, match="no value"):
+        extract_script.select_documents(PLAN, None, " ")
