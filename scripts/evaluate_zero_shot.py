@@ -155,8 +155,9 @@ def main(first, scores_path, statistic, blend_weights, sources, compare_referenc
                "confidence": confidence}
     figures = zero_shot_figures(table, p, statistic, weights, asked, targets)
     summary = figures["stack"]["summary"]
-    print(f"stack held out: English-judgeable mean AUROC {summary['mean']:.3f}, worst {summary['worst']} "
-          f"{summary['worst_value']:.3f}", file=sys.stderr, flush=True)
+    shown_mean, shown_worst = ("n/a" if v is None else f"{v:.3f}" for v in (summary["mean"], summary["worst_value"]))
+    print(f"stack held out: English-judgeable mean AUROC {shown_mean}, worst {summary['worst']} {shown_worst}",
+          file=sys.stderr, flush=True)
     comparison = None
     if other is not None:
         comparison = {"model": other.model_id, "sha256": other.sha256, **reference_comparison(
