@@ -39,7 +39,8 @@ from detector.detector import DEFAULT_MODEL_DIR, read_model_json
 from detector.thresholds import overwhelming_threshold
 from detector.training.folds import (held_out_figures, held_out_run_options, language_figures, summary_line,
                                      unjudged_figures, unjudged_human_sets, write_held_out_report)
-from detector.training.zero_shot import MIN_TOKENS, compare_statistics, held_out_run, source_held_out_scores
+from detector.training.zero_shot import (MIN_TOKENS, compare_statistics, held_out_run, rows_by_value,
+                                         source_held_out_scores)
 
 
 @click.command()
@@ -67,7 +68,7 @@ def main(first, compare_reference, scores_path, k, sequence_epochs, jobs, max_ma
     comparison = None
     if other is not None:  # before the long fit, so that a missing cache fails at once
         comparison = compare_statistics(table, LMOutputCache(lm_outputs_key(other.sha256, token_cap)),
-                                        (source.model_id, other.model_id), table.language)
+                                        (source.model_id, other.model_id), rows_by_value(table.language))
     run = held_out_run(source.sha256, token_cap, k, sequence_epochs)
     p = source_held_out_scores(table, scores_path, run, jobs, log=lambda line: print(line, file=sys.stderr, flush=True))
     english = held_out_figures(table, p, max_machine_grounded, max_human_flagged, confidence)

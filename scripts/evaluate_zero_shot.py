@@ -35,7 +35,7 @@ from detector.reference_lm import resolve_reference_model
 from detector.training.data import LMOutputCache, lm_outputs_key
 from detector.training.evidence import load_evidence_table
 from detector.training.folds import generator_figures, held_out_figures, held_out_run_options, write_held_out_report
-from detector.training.zero_shot import (blend_with_statistic, compare_statistics, held_out_run,
+from detector.training.zero_shot import (blend_with_statistic, compare_statistics, held_out_run, rows_by_value,
                                          source_held_out_scores, statistic_directions)
 
 WORST_BELOW = 0.85  # the issue's floor for a held-out source
@@ -90,17 +90,16 @@ def reference_comparison(table, p: np.ndarray, other_cache: LMOutputCache, names
     if not len(judged):
         return {"by_source": {}, "by_generator": {},
                 "note": "the other LM has scored none of these sources' English-judgeable documents"}
-    out = {"by_source": compare_statistics(table, other_cache, names, table.sources, rows=judged),
-           "by_generator": {}}
     generators = table.column("generator")
+    by_generator = {}
     for source in sorted(set(table.sources[judged])):  # the sources the other LM has scored
         here = judged[table.sources[judged] == source]
         human = here[table.y[here] == 0]
         for generator in sorted(set(generators[here[table.y[here] == 1]])):
-            rows = np.r_[human, here[(table.y[here] == 1) & (generators[here] == generator)]]
-            key = np.full(len(table.rows), f"{source} | {generator}", dtype=object)
-            out["by_generator"].update(compare_statistics(table, other_cache, names, key, rows=rows))
-    return out
+            own = here[(table.y[here] == 1) & (generators[here] == generator)]
+            by_generator[f"{source} | {generator}"] = np.r_[human, own]
+    return {"by_source": compare_statistics(table, other_cache, names, rows_by_value(table.sources, judged)),
+            "by_generator": compare_statistics(table, other_cache, names, by_generator)}
 
 
 @click.command()

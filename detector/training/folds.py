@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from detector.evaluation import auroc
-from detector.thresholds import fpr_upper_bound, promise_thresholds
+from detector.thresholds import fpr_upper_bound, min_reference_size, promise_thresholds, threshold_for_miss_rate
 
 # A fold's AUROC is reported only where each class has this many documents: a few say nothing.
 MIN_PER_CLASS = 20
@@ -106,8 +106,6 @@ def language_figures(table, p: np.ndarray, suspect: float, ground: float, max_hu
     max_machine_grounded of the language's own machine text (never above `ground`), and
     `human_grounded_at_own_ground` what share of its human text would still be grounded there: what
     opening it with a cut-off of its own would buy."""
-    from detector.thresholds import fpr_upper_bound, min_reference_size, threshold_for_miss_rate
-
     scored = np.flatnonzero(~np.isnan(p) & (table.n_tokens >= min_tokens) & (table.y >= 0))  # not NEITHER
     figures = {}
     for language in sorted(set(table.language[scored]), key=str):

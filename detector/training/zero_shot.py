@@ -25,29 +25,33 @@ def statistic_directions(table) -> np.ndarray:
     return np.where(gap >= 0, 1.0, -1.0)
 
 
-def compare_statistics(table, other_cache, names: tuple[str, str], groups: np.ndarray,
-                       rows: np.ndarray | None = None) -> dict:
-    """Per group (a value of `groups`, one per table row: language, source), on the labelled rows (of
-    `rows` where given) that both LMs scored with at least MIN_TOKENS tokens: each statistic's AUROC
-    under each LM, the best of them, and the median tokens per document. The directions are the
-    shipped LM's (statistic_directions) for both, so a statistic that flips shows below 0.5."""
+def compare_statistics(table, other_cache, names: tuple[str, str], groups: dict[str, np.ndarray]) -> dict:
+    """Per group (name -> table rows; groups may overlap: a source's human rows in each of its
+    generators' groups), on its labelled rows that both LMs scored with at least MIN_TOKENS tokens: each
+    statistic's AUROC under each LM, the best of them, and the median tokens per document. Groups with
+    no labelled row the other LM scored are left out. The directions are the shipped LM's
+    (statistic_directions) for both, so a statistic that flips shows below 0.5. The other LM's outputs
+    are read once for all groups."""
     direction = statistic_directions(table)
     labelled = np.flatnonzero(table.y >= 0)  # polished-light text (NEITHER) is neither class
-    if rows is not None:
-        labelled = np.intersect1d(labelled, rows)
-    both = np.array([i for i in labelled if table.rows[i]["id"] in other_cache], dtype=int)
+    wanted = np.intersect1d(labelled, np.concatenate([np.asarray(r, dtype=int) for r in groups.values()] or [[]]))
+    both = np.array([i for i in wanted if table.rows[i]["id"] in other_cache], dtype=int)
     if not len(both):
         raise click.UsageError(f"no labelled document of the table is cached under {other_cache.directory}: "
                                "run scripts/extract_lm_outputs.py with that --reference-model first")
     other = other_cache.arrays([table.rows[i]["id"] for i in both])
-    long_enough = (table.n_tokens[both] >= MIN_TOKENS) & (other["n_tokens"] >= MIN_TOKENS)
+    other_stats, other_tokens = other["stats"].astype(float), other["n_tokens"]
+    long_enough = (table.n_tokens[both] >= MIN_TOKENS) & (other_tokens >= MIN_TOKENS)
     out = {}
-    for group in sorted(set(groups[both]), key=str):
-        keep = long_enough & (groups[both] == group)
+    for group in sorted(groups, key=str):
+        cached = np.isin(both, groups[group])
+        if not cached.any():
+            continue
+        keep = cached & long_enough
         kept = both[keep]
         entry = {"n_human": int((table.y[kept] == 0).sum()), "n_machine": int((table.y[kept] == 1).sum())}
         for name, stats, tokens in ((names[0], table.stats[kept], table.n_tokens[kept]),
-                                    (names[1], other["stats"][keep].astype(float), other["n_tokens"][keep])):
+                                    (names[1], other_stats[keep], other_tokens[keep])):
             aurocs = statistic_aurocs(table.y[kept], stats, LM_FEATURE_NAMES, direction)
             known = {k: v for k, v in aurocs.items() if v is not None}
             best = max(known, key=known.get) if known else None
@@ -55,6 +59,13 @@ def compare_statistics(table, other_cache, names: tuple[str, str], groups: np.nd
                            "best_statistic": best, "best_auroc": known.get(best), "aurocs": aurocs}
         out[str(group)] = entry
     return out
+
+
+def rows_by_value(values: np.ndarray, rows: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """compare_statistics' groups from a value per table row (language, source): value -> its rows
+    (of `rows` where given)."""
+    rows = np.arange(len(values)) if rows is None else np.asarray(rows, dtype=int)
+    return {str(v): rows[values[rows] == v] for v in set(values[rows])}
 
 
 def standardised(values: np.ndarray, rows: np.ndarray) -> np.ndarray:

@@ -10,7 +10,7 @@ import pytest
 from detector.features.lm import LM_FEATURE_NAMES, POOLED_LAYERS, TOKEN_SEQUENCE_NAMES, LMResult
 from detector.training.data import LMOutputCache
 from detector.training.evidence import EvidenceTable
-from detector.training.zero_shot import (blend_with_statistic, compare_statistics, read_scores,
+from detector.training.zero_shot import (blend_with_statistic, compare_statistics, read_scores, rows_by_value,
                                          saved_held_out_scores, statistic_directions)
 
 N = 40  # rows per class and language
@@ -59,7 +59,7 @@ def test_comparison_ranks_each_lm_on_the_rows_both_scored(tmp_path):
     short = set(range(2 * N, 2 * N + 5))  # five zh human rows too short for the other LM
     table.y[2 * N + 10] = -1  # and one polished-light row: neither class
     comparison = compare_statistics(table, _other_cache(tmp_path, table, rng, short), ("shipped", "other"),
-                                    table.language)
+                                    rows_by_value(table.language))
     assert set(comparison) == {"zh"}  # English rows are not in the other LM's cache
     zh = comparison["zh"]
     assert (zh["n_human"], zh["n_machine"]) == (N - 6, N)
@@ -73,7 +73,8 @@ def test_comparison_without_shared_rows_says_what_to_run(tmp_path):
 
     table = _table(np.random.default_rng(2))
     with pytest.raises(click.UsageError, match="extract_lm_outputs.py"):
-        compare_statistics(table, LMOutputCache("empty", root=tmp_path), ("shipped", "other"), table.language)
+        compare_statistics(table, LMOutputCache("empty", root=tmp_path), ("shipped", "other"),
+                           rows_by_value(table.language))
 
 
 def test_saved_scores_are_reused_only_for_the_same_documents_fit_the_same_way(tmp_path):
@@ -99,7 +100,8 @@ def test_comparison_groups_by_any_key_and_keeps_to_the_given_rows(tmp_path):
     cache = _other_cache(tmp_path, table, rng)
     sources = np.array(["a/one"] * 3 * N + ["b/two"] * N, dtype=object)  # zh humans in one, zh machines in the other
     zh_humans_and_half_machines = np.r_[np.arange(2 * N, 3 * N), np.arange(3 * N, 3 * N + N // 2)]
-    comparison = compare_statistics(table, cache, ("shipped", "other"), sources, rows=zh_humans_and_half_machines)
+    comparison = compare_statistics(table, cache, ("shipped", "other"),
+                                    rows_by_value(sources, zh_humans_and_half_machines))
     assert set(comparison) == {"a/one", "b/two"}
     assert (comparison["a/one"]["n_human"], comparison["a/one"]["n_machine"]) == (N, 0)
     assert (comparison["b/two"]["n_human"], comparison["b/two"]["n_machine"]) == (0, N // 2)
