@@ -37,10 +37,10 @@ def load_split(name: str) -> list[dict]:
     return rows
 
 
-def stratified_sample(rows: list[dict], n: int, keys=("generator", "domain"), seed: int = 0) -> list[dict]:
-    """Round-robin over strata so small generators and domains are not crowded out by big ones."""
-    if n >= len(rows):
-        return list(rows)
+def stratified_sample(rows: list[dict], n: int | None, keys=("generator", "domain"), seed: int = 0) -> list[dict]:
+    """Round-robin over strata so small generators and domains are not crowded out by big ones: one row
+    of every stratum (smallest first), then a second of each, and so on. The first n of that order (all of
+    it where n is None), so a larger n only adds rows after those a smaller n picks."""
     rng = random.Random(seed)
     strata: dict[tuple, list[dict]] = defaultdict(list)
     for row in rows:
@@ -48,6 +48,7 @@ def stratified_sample(rows: list[dict], n: int, keys=("generator", "domain"), se
     for bucket in strata.values():
         rng.shuffle(bucket)
     buckets = sorted(strata.values(), key=len)
+    n = len(rows) if n is None else min(n, len(rows))
     picked: list[dict] = []
     depth = 0
     while len(picked) < n:
@@ -100,6 +101,11 @@ PLAN = (
     ("dev", None, 2500), ("modern", "dev", None), ("learners", "dev", None), ("grounded_docs", None, None),
     ("polished_light", "dev", 600),
 )
+# Files whose other rows follow PLAN's (the rest of train.jsonl: 29,063 rows, about two hours here), mixed by
+# the same hash among themselves, so that any prefix of them is a proportional sample of the rest. They come
+# after PLAN's documents rather than among them, so the first N of the plan stay the same rows for every N up
+# to PLAN's size (41,174): `--first 41174` is the plan that models before the extension were trained on.
+EXTENSION = ("train",)
 
 
 def planned_documents(seed: int = 0) -> list[dict]:
@@ -113,8 +119,11 @@ def planned_documents(seed: int = 0) -> list[dict]:
             if row["id"] not in seen:
                 seen.add(row["id"])
                 plan.append({**row, "set": f"{name}:{split or 'all'}"})
-    plan.sort(key=lambda r: hashlib.sha1(f"{seed}:{r['id']}".encode()).digest())
-    return plan
+    by_hash = lambda r: hashlib.sha1(f"{seed}:{r['id']}".encode()).digest()  # noqa: E731
+    plan.sort(key=by_hash)
+    extension = [{**row, "set": f"{name}:all"} for name in EXTENSION for row in load_split(name)]
+    extension = list({row["id"]: row for row in extension if row["id"] not in seen}.values())
+    return plan + sorted(extension, key=by_hash)
 
 
 GENERATED_PREFIX = "generated:"  # the set of every generated document: generated:<name>
