@@ -9,6 +9,7 @@ of all of them, usable for experiments before the whole plan is done:
 
     python scripts/extract_lm_outputs.py                # the whole plan (about 90 min on 2 idle CPU cores)
     python scripts/extract_lm_outputs.py --limit 2000   # the first 2,000 of it
+    python scripts/extract_lm_outputs.py --extended     # and then the rest of train.jsonl (not the shipped recipe)
     python scripts/extract_lm_outputs.py --limit 6000 --precision int8 --token-cap 128   # for measuring
     python scripts/extract_lm_outputs.py --generated gemma-3-270m   # generated training text first
     python scripts/extract_lm_outputs.py --limit 16640 --languages ar,bg,es,id,pt,ru,ur,zh \
@@ -59,14 +60,17 @@ def select_documents(plan: list[dict], languages: str | None, sources: str | Non
 @click.option("--generated", "generated", multiple=True,
               help="Also the generated documents of this name (scripts/generate_continuations.py) grown from "
                    "openings in the plan's first --limit, before the plan. Repeatable.")
+@click.option("--extended", is_flag=True,
+              help="The extended plan: after the plan's documents, the rest of train.jsonl (29,063 rows, about "
+                   "two more hours here), for scripts/train_default_model.py --extended.")
 @click.option("--languages", default=None,
               help="Comma-separated ISO codes: only the plan's documents labelled with one of them (rows "
                    "without a language, such as the human pool's, are left out).")
 @click.option("--sources", default=None,
               help="Comma-separated source repositories (owner/name, as the model card names them): only the "
                    "plan's documents from one of them.")
-def main(limit, chunk, token_cap, precision, reference_model, seed, generated, languages, sources):
-    plan = select_documents(planned_documents(seed)[:limit], languages, sources)  # before the LM loads
+def main(limit, chunk, token_cap, precision, reference_model, seed, generated, extended, languages, sources):
+    plan = select_documents(planned_documents(seed, extended)[:limit], languages, sources)  # before the LM loads
     extractor = PerplexityFeatures(reference_model=reference_model, token_cap=token_cap, compile_statistics=True,
                                    keep_outputs=True, precision=precision).load()
     cache = LMOutputCache(lm_outputs_key(extractor.source.sha256, extractor.token_cap, precision))

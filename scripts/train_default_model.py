@@ -70,6 +70,9 @@ def decision_shares(p: np.ndarray, ground: float, suspect: float) -> dict:
 @click.option("--cross-fit", "k", default=2, show_default=True, help="Folds for the cross-fitted evidence scores.")
 @click.option("--sequence-epochs", default=4, show_default=True, help="Training epochs of the sequence model.")
 @click.option("--first", type=click.IntRange(1), default=None, help="Only the first N planned documents.")
+@click.option("--extended", is_flag=True,
+              help="The extended plan: the rest of train.jsonl after the plan's documents (whatever of it "
+                   "scripts/extract_lm_outputs.py --extended has cached). Not the shipped recipe.")
 @click.option("--jobs", default=2, show_default=True, help="Held-out folds fit at once, in worker processes.")
 @click.option("--torch-threads", default=1, show_default=True,
               help="Threads for the sequence model's fits: its steps are small, and two threads wait on each "
@@ -84,7 +87,7 @@ def decision_shares(p: np.ndarray, ground: float, suspect: float) -> dict:
 @click.option("--report", default="models/evaluation_v2.json", show_default=True, type=click.Path(path_type=Path),
               help="Where the out-of-fold and check-set figures go (read by scripts/write_model_card.py).")
 def main(max_machine_grounded, max_human_flagged, confidence, cascade_auroc_loss, cascade_disagreement, cheap_miss,
-         family_folds, k, sequence_epochs, first, jobs, torch_threads, weighting, reference_model, token_cap, out_dir,
+         family_folds, k, sequence_epochs, first, extended, jobs, torch_threads, weighting, reference_model, token_cap, out_dir,
          report):
     import torch
 
@@ -95,7 +98,7 @@ def main(max_machine_grounded, max_human_flagged, confidence, cascade_auroc_loss
         print(f"[{time.time() - started:7.0f}s] {message}", flush=True)
 
     source = resolve_reference_model(reference_model)
-    table = load_evidence_table(source.sha256, token_cap, first)
+    table = load_evidence_table(source.sha256, token_cap, first, extended=extended)
     training = table.training
     log(f"{len(table.rows)} documents with LM outputs; {len(training)} training rows "
         f"({int(table.y[training].sum())} machine)")

@@ -110,11 +110,13 @@ def _text_parts(rows: list[dict]) -> tuple[np.ndarray, np.ndarray]:
 
 
 def load_evidence_table(reference_sha256: str, token_cap: int, first: int | None = None,
-                        seed: int = 0, precision: str = DEFAULT_PRECISION, generated=()) -> EvidenceTable:
-    """The planned documents (the first `first` of the plan) whose LM outputs are cached, and the
-    generated documents of each name in `generated` grown from openings among them."""
+                        seed: int = 0, precision: str = DEFAULT_PRECISION, generated=(),
+                        extended: bool = False) -> EvidenceTable:
+    """The planned documents (the first `first` of the plan, of the extended plan where `extended`) whose
+    LM outputs are cached, and the generated documents of each name in `generated` grown from openings
+    among them."""
     cache = LMOutputCache(lm_outputs_key(reference_sha256, token_cap, precision))
-    rows = [r for r in planned_documents(seed)[:first] if r["id"] in cache]
+    rows = [r for r in planned_documents(seed, extended)[:first] if r["id"] in cache]
     if generated:
         opening_ids = {r["id"] for r in rows}
         rows += [r for r in generated_documents(generated, opening_ids) if r["id"] in cache]

@@ -39,11 +39,9 @@ def shared(tmp_path, monkeypatch):
     return files
 
 
-def test_the_rows_beyond_the_plan_follow_it_and_leave_its_order_alone(shared, monkeypatch):
-    monkeypatch.setattr(data, "EXTENSION", ())
+def test_the_extended_plan_follows_the_plan_and_leaves_its_order_alone(shared):
     before = data.planned_documents()
-    monkeypatch.setattr(data, "EXTENSION", ("train",))
-    after = data.planned_documents()
+    after = data.planned_documents(extended=True)
 
     assert [r["id"] for r in after[:len(before)]] == [r["id"] for r in before]  # `--first N` unchanged
     assert len(before) == 10 + 8 + 4
@@ -55,4 +53,4 @@ def test_the_rows_beyond_the_plan_follow_it_and_leave_its_order_alone(shared, mo
     assert len({r["id"] for r in after}) == len(after)
     # Mixed by the plan's hash among themselves, so a prefix is a proportional sample of them.
     assert rest == sorted(rest, key=lambda r: data.hashlib.sha1(f"0:{r['id']}".encode()).digest())
-    assert [r["id"] for r in data.planned_documents(seed=1)] != [r["id"] for r in after]
+    assert [r["id"] for r in data.planned_documents(seed=1, extended=True)] != [r["id"] for r in after]
