@@ -37,10 +37,10 @@ def load_split(name: str) -> list[dict]:
     return rows
 
 
-def stratified_sample(rows: list[dict], n: int | None, keys=("generator", "domain"), seed: int = 0) -> list[dict]:
-    """Round-robin over strata so small generators and domains are not crowded out by big ones: one row
-    of every stratum (smallest first), then a second of each, and so on. The first n of that order (all of
-    it where n is None), so a larger n only adds rows after those a smaller n picks."""
+def stratified_sample(rows: list[dict], n: int, keys=("generator", "domain"), seed: int = 0) -> list[dict]:
+    """Round-robin over strata so small generators and domains are not crowded out by big ones."""
+    if n >= len(rows):
+        return list(rows)
     rng = random.Random(seed)
     strata: dict[tuple, list[dict]] = defaultdict(list)
     for row in rows:
@@ -48,7 +48,6 @@ def stratified_sample(rows: list[dict], n: int | None, keys=("generator", "domai
     for bucket in strata.values():
         rng.shuffle(bucket)
     buckets = sorted(strata.values(), key=len)
-    n = len(rows) if n is None else min(n, len(rows))
     picked: list[dict] = []
     depth = 0
     while len(picked) < n:
