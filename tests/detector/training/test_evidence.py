@@ -333,3 +333,30 @@ def test_lm_output_cache_round_trips_and_two_writers_never_share_a_chunk(tmp_pat
     tokens = reopened.token_sequences(["a0", "a1", "b0"])
     np.testing.assert_array_equal(tokens[0], a[0].tokens)
     assert tokens[1] is None and tokens[2].shape == (len(TOKEN_SEQUENCE_NAMES), 7)
+
+
+def test_the_evidence_table_reads_the_extended_plan_only_when_asked(monkeypatch, tmp_path):
+    from detector.features.lm import LM_FEATURE_NAMES
+    from detector.training import evidence
+
+    rng = np.random.default_rng(0)
+    plan = [{"id": f"p{i}", "label": "machine" if i % 2 else "human", "set": "train:all", "source": "a/b"}
+            for i in range(4)]
+    extension = [{"id": f"e{i}", "label": "human", "set": "train:all", "source": "a/b"} for i in range(3)]
+    monkeypatch.setattr(evidence, "planned_documents",
+                        lambda seed, extended=False: plan + extension if extended else list(plan))
+    monkeypatch.setattr(evidence, "_text_parts",
+                        lambda rows: (np.zeros((len(rows), 3)), np.array(["en"] * len(rows), dtype=object)))
+    cache = evidence.LMOutputCache("k", root=tmp_path)
+    ids = [r["id"] for r in plan + extension if r["id"] != "e1"]  # e1 not extracted yet
+    cache.add(ids, [LMResult(n_tokens=9, features=rng.normal(size=len(LM_FEATURE_NAMES)),
+                             hidden=rng.normal(size=(2, len(POOLED_LAYERS), 4)).astype(np.float16))
+                    for _ in ids])
+    monkeypatch.setattr(evidence, "LMOutputCache", lambda key: cache)
+
+    def ids_of(**options):
+        return [r["id"] for r in evidence.load_evidence_table("0" * 64, 256, **options).rows]
+
+    assert ids_of() == ["p0", "p1", "p2", "p3"]
+    assert ids_of(extended=True) == ["p0", "p1", "p2", "p3", "e0", "e2"]  # whatever of it is cached
+    assert ids_of(extended=True, first=5) == ["p0", "p1", "p2", "p3", "e0"]
