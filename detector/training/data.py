@@ -109,23 +109,29 @@ EXTENSION = ("train",)
 
 
 def planned_documents(seed: int = 0, extended: bool = False) -> list[dict]:
-    plan, seen = [], set()
-    for name, split, limit in PLAN:
-        rows = load_split(name)
-        rows = [r for r in rows if split is None or r.get("split") == split]
+    files: dict[str, list[dict]] = {}  # each file read once: train.jsonl feeds the plan and its extension
+    seen: set[str] = set()
+
+    def new_rows(name: str, split: str | None, limit: int | None) -> list[dict]:
+        if name not in files:
+            files[name] = load_split(name)
+        rows = [r for r in files[name] if split is None or r.get("split") == split]
         if limit is not None:
             rows = stratified_sample(rows, limit, seed=seed)
+        out = []
         for row in rows:
             if row["id"] not in seen:
                 seen.add(row["id"])
-                plan.append({**row, "set": f"{name}:{split or 'all'}"})
-    by_hash = lambda r: hashlib.sha1(f"{seed}:{r['id']}".encode()).digest()  # noqa: E731
-    plan.sort(key=by_hash)
-    if not extended:
-        return plan
-    extension = [{**row, "set": f"{name}:all"} for name in EXTENSION for row in load_split(name)]
-    extension = list({row["id"]: row for row in extension if row["id"] not in seen}.values())
-    return plan + sorted(extension, key=by_hash)
+                out.append({**row, "set": f"{name}:{split or 'all'}"})
+        return out
+
+    def by_hash(row: dict) -> bytes:
+        return hashlib.sha1(f"{seed}:{row['id']}".encode()).digest()
+
+    plan = sorted((row for entry in PLAN for row in new_rows(*entry)), key=by_hash)
+    if extended:
+        plan += sorted((row for name in EXTENSION for row in new_rows(name, None, None)), key=by_hash)
+    return plan
 
 
 GENERATED_PREFIX = "generated:"  # the set of every generated document: generated:<name>
