@@ -38,7 +38,8 @@ from detector.features.style_model import STYLE_VIEW_VERSION
 from detector.reference_lm import resolve_reference_model
 from detector.thresholds import cascade_cutoff, overwhelming_threshold, promise_thresholds, threshold_for_miss_rate
 from detector.training.evidence import NEITHER, WEIGHTINGS, fit_stack, held_out_scores, load_evidence_table
-from detector.training.folds import auroc_if_enough, fold_figures, summarise_folds, unjudged_human_sets
+from detector.training.folds import (auroc_if_enough, family_held_out_figures, fold_figures, summarise_folds,
+                                     unjudged_human_sets)
 
 # Above any probability: the cheap stage never flags alone (removing text needs the LM's evidence).
 CHEAP_NEVER_FLAGS = 1.5
@@ -111,8 +112,7 @@ def main(max_machine_grounded, max_human_flagged, confidence, cascade_auroc_loss
     family_fold_results = {}
     if family_folds:
         p_family = held_out_scores(table, "family", k, 0, sequence_params, jobs, torch_threads, log, weighting)
-        p_family[human_oof_rows] = p_source[human_oof_rows]
-        family_fold_results = fold_figures(table, p_family, table.families, human_oof_rows)
+        family_fold_results = family_held_out_figures(table, p_source, p_family)
 
     everything = np.arange(len(table.rows))
     final = fit_stack(table, training, everything, k=k, seed=0, sequence_params=sequence_params, with_cheap=True,

@@ -9,7 +9,7 @@ Inputs (each written by the command named in the card):
                                   scripts/evaluate_precision.py (optional)
   models/precision_held_out.json  scripts/evaluate_precision_held_out.py (optional)
   models/weighting_held_out.json  scripts/evaluate_weighting.py (optional)
-  models/generated_held_out.json  scripts/evaluate_generated.py (optional)
+  models/generated_held_out.json  scripts/evaluate_added_rows.py (optional)
   models/languages_held_out.json  scripts/evaluate_languages.py (optional)
 
 The size of the LM-output extraction plan is read from detector.training.data.planned_documents.
@@ -288,7 +288,7 @@ def weighting_section(weighting: dict | None, shipped: str) -> list[str]:
 
 
 def generated_section(generated: dict | None, shipped: list[str]) -> list[str]:
-    """Without against with generated training text (scripts/evaluate_generated.py), and the worst
+    """Without against with generated training text (scripts/evaluate_added_rows.py), and the worst
     sources' machine text by generator."""
     if not generated or not generated.get("runs"):
         return []

@@ -103,16 +103,19 @@ PLAN = (
 # The extended plan (`--extended`): files whose other rows follow PLAN's (the rest of train.jsonl: 29,063
 # rows, about two hours here), mixed by the same hash among themselves, so that any prefix of them is a
 # proportional sample of the rest. They come after PLAN's documents rather than among them, so the first N
-# of the extended plan are the plan's first N for every N up to its size (41,174). Opt-in: the shipped model
-# is trained on PLAN alone (the extension was measured and not adopted; README, "More rows of train.jsonl").
+# of the extended plan are the plan's first N for every N up to its size (41,174). Their set is
+# "<file>:extension", so a measurement can fit on them without scoring them (EvidenceTable.fit_only). Opt-in:
+# the shipped model is trained on PLAN alone (the extension was measured and not adopted; README, "More rows
+# of train.jsonl").
 EXTENSION = ("train",)
+EXTENSION_SETS = tuple(f"{name}:extension" for name in EXTENSION)
 
 
 def planned_documents(seed: int = 0, extended: bool = False) -> list[dict]:
     files: dict[str, list[dict]] = {}  # each file read once: train.jsonl feeds the plan and its extension
     seen: set[str] = set()
 
-    def new_rows(name: str, split: str | None, limit: int | None) -> list[dict]:
+    def new_rows(name: str, split: str | None, limit: int | None, part: str | None = None) -> list[dict]:
         if name not in files:
             files[name] = load_split(name)
         rows = [r for r in files[name] if split is None or r.get("split") == split]
@@ -122,7 +125,7 @@ def planned_documents(seed: int = 0, extended: bool = False) -> list[dict]:
         for row in rows:
             if row["id"] not in seen:
                 seen.add(row["id"])
-                out.append({**row, "set": f"{name}:{split or 'all'}"})
+                out.append({**row, "set": f"{name}:{part or split or 'all'}"})
         return out
 
     def by_hash(row: dict) -> bytes:
@@ -130,7 +133,7 @@ def planned_documents(seed: int = 0, extended: bool = False) -> list[dict]:
 
     plan = sorted((row for entry in PLAN for row in new_rows(*entry)), key=by_hash)
     if extended:
-        plan += sorted((row for name in EXTENSION for row in new_rows(name, None, None)), key=by_hash)
+        plan += sorted((row for name in EXTENSION for row in new_rows(name, None, None, "extension")), key=by_hash)
     return plan
 
 

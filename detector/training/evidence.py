@@ -26,12 +26,12 @@ from detector.features.language import LanguageIdentifier
 from detector.features.lm_evidence import HiddenStateProbe, TokenSequenceModel, hidden_probe_inputs
 from detector.features.precision import DEFAULT_PRECISION
 from detector.features.style_model import StyleClassifier
-from detector.training.data import (FEATURE_CACHE, GENERATED_PREFIX, LMOutputCache, generated_documents,
-                                    lm_outputs_key, planned_documents)
+from detector.training.data import (EXTENSION_SETS, FEATURE_CACHE, GENERATED_PREFIX, LMOutputCache,
+                                    generated_documents, lm_outputs_key, planned_documents)
 from detector.training.table import fit_calibrated, generator_family, group_folds
 
-# The extraction plan's sets the models are fit on; the others only check them.
-TRAINING_SETS = ("train:all", "modern:train", "learners:train", "human_pool:all")
+# The extraction plan's sets the models are fit on (the extended plan's too); the others only check them.
+TRAINING_SETS = ("train:all", "modern:train", "learners:train", "human_pool:all", *EXTENSION_SETS)
 LABELS = {"human": 0, "machine": 1}
 NEITHER = -1  # polished_light: human text lightly edited by a model, trained as neither class
 TEXT_CACHE_VERSION = "text1"
@@ -56,6 +56,7 @@ class EvidenceTable:
     hidden: np.ndarray       # hidden_probe_inputs (NaN rows where too short)
     tokens: list             # per-token sequences (None where too short)
     text_parts: np.ndarray   # hygiene + stylometry
+    fit_only_sets: tuple = ()  # sets whose rows are only fit on, like the generated ones (see fit_only)
     sources: np.ndarray = field(init=False)
     families: np.ndarray = field(init=False)
 
@@ -71,6 +72,13 @@ class EvidenceTable:
         """Mask of the generated rows (scripts/generate_continuations.py): fit on (their share of the stack's
         calibration slice included, like every training row's), never scored out of fold."""
         return np.array([str(s).startswith(GENERATED_PREFIX) for s in self.sets], dtype=bool)
+
+    @property
+    def fit_only(self) -> np.ndarray:
+        """Mask of the rows that are fit on but never scored out of fold and never shape the source groups:
+        the generated rows, and those of fit_only_sets. Adding them leaves the folds and the scored rows
+        as they were, so a run with them is judged on exactly the rows of a run without."""
+        return self.generated | np.isin(self.sets, self.fit_only_sets)
 
     @property
     def training(self) -> np.ndarray:
@@ -111,10 +119,10 @@ def _text_parts(rows: list[dict]) -> tuple[np.ndarray, np.ndarray]:
 
 def load_evidence_table(reference_sha256: str, token_cap: int, first: int | None = None,
                         seed: int = 0, precision: str = DEFAULT_PRECISION, generated=(),
-                        extended: bool = False) -> EvidenceTable:
+                        extended: bool = False, fit_only_sets: tuple = ()) -> EvidenceTable:
     """The planned documents (the first `first` of the plan, of the extended plan where `extended`) whose
     LM outputs are cached, and the generated documents of each name in `generated` grown from openings
-    among them."""
+    among them; the rows of `fit_only_sets` are only fit on (EvidenceTable.fit_only)."""
     cache = LMOutputCache(lm_outputs_key(reference_sha256, token_cap, precision))
     rows = [r for r in planned_documents(seed, extended)[:first] if r["id"] in cache]
     if generated:
@@ -130,7 +138,7 @@ def load_evidence_table(reference_sha256: str, token_cap: int, first: int | None
     return EvidenceTable(rows=rows, y=y, sets=np.array([r["set"] for r in rows], dtype=object),
                          language=language, n_tokens=data["n_tokens"].astype(int),
                          stats=data["stats"].astype(float), hidden=hidden_probe_inputs(data["hidden"]),
-                         tokens=tokens, text_parts=parts)
+                         tokens=tokens, text_parts=parts, fit_only_sets=tuple(fit_only_sets))
 
 
 WEIGHTINGS = ("class", "source")
@@ -340,7 +348,7 @@ def source_groups(table: EvidenceTable, n_groups: int = 5) -> dict[str, np.ndarr
     """
     training = np.zeros(len(table.rows), dtype=bool)
     training[table.training] = True
-    training &= ~table.generated  # the groups stay the same with or without generated training data
+    training &= ~table.fit_only  # the groups stay the same with or without fit-only training data
     sizes = {s: int((training & (table.sources == s)).sum()) for s in set(table.sources)}
     members: list[list[str]] = [[] for _ in range(n_groups)]
     load = [0] * n_groups
@@ -353,10 +361,9 @@ def source_groups(table: EvidenceTable, n_groups: int = 5) -> dict[str, np.ndarr
 
 def held_out_fold_indices(table: EvidenceTable, key: str) -> list[tuple[str, np.ndarray, np.ndarray]]:
     """(name, fit rows, scored rows) of each held-out group of `key` (see held_out_folds): the training
-    rows outside the group, and its labelled rows (in every set but the generated ones, which are only
-    fit on); groups that leave nothing to score or only one class to fit are skipped."""
+    rows outside the group, and its labelled rows (but the fit-only ones, EvidenceTable.fit_only); groups that leave nothing to score or only one class to fit are skipped."""
     training = table.training
-    labelled = np.flatnonzero((table.y != NEITHER) & ~table.generated)  # generated text is never scored
+    labelled = np.flatnonzero((table.y != NEITHER) & ~table.fit_only)
     folds = []
     for name, held in held_out_folds(table, key).items():
         fit, test = training[~held[training]], labelled[held[labelled]]

@@ -36,6 +36,17 @@ def fold_figures(table, p: np.ndarray, groups: np.ndarray, human_reference: np.n
     return figures
 
 
+def family_held_out_figures(table, p_source: np.ndarray, p_family: np.ndarray) -> dict:
+    """Per generator family: AUROC of its machine text scored by stacks fit without the family (p_family)
+    against the held-out human text of every source, scored without its source (p_source: a family
+    fold holds no human text out)."""
+    oof = np.flatnonzero(~np.isnan(p_source))
+    human_rows = oof[table.y[oof] == 0]
+    p = p_family.copy()
+    p[human_rows] = p_source[human_rows]
+    return fold_figures(table, p, table.families, human_rows)
+
+
 def summarise_folds(folds: dict) -> dict:
     """Mean and worst AUROC over the folds that have one, all documents and English-judgeable."""
     out = {}
@@ -188,7 +199,7 @@ def summary_line(name: str, figures: dict) -> str:
 
 def held_out_run_options(command):
     """The click options every held-out comparison script shares (scripts/evaluate_weighting.py,
-    scripts/evaluate_generated.py): how the folds are fit and the decision targets."""
+    scripts/evaluate_added_rows.py): how the folds are fit and the decision targets."""
     import click
 
     options = [

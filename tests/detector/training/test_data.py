@@ -50,7 +50,7 @@ def test_the_extended_plan_follows_the_plan_and_leaves_its_order_alone(shared):
     # Every other row of train.jsonl once, as training rows, none planned twice.
     assert sorted(r["id"] for r in rest) == sorted(r["id"] for r in shared["train"]
                                                   if r["id"] not in {b["id"] for b in before})
-    assert {r["set"] for r in rest} == {"train:all"}
+    assert {r["set"] for r in rest} == set(data.EXTENSION_SETS) == {"train:extension"}
     assert len({r["id"] for r in after}) == len(after)
     # Mixed by the plan's hash among themselves, so a prefix is a proportional sample of them.
     assert rest == sorted(rest, key=lambda r: data.hashlib.sha1(f"0:{r['id']}".encode()).digest())

@@ -249,24 +249,34 @@ def test_without_sample_weights_the_lm_evidence_models_fit_as_with_weights_of_on
         HiddenStateProbe().fit(table.hidden, np.arange(80) % 2, sample_weight=ones[:5])
 
 
-def test_generated_rows_are_fit_on_but_never_scored_and_leave_the_source_groups_unchanged():
+def _with_added_rows(table: EvidenceTable, set_name: str, source: str, n_added: int,
+                     fit_only_sets: tuple = ()) -> EvidenceTable:
+    """`table` and n_added machine rows of `set_name` from `source` after its own."""
+    n = len(table.rows)
+    extra = [{"id": f"g{i}", "text": "", "source": f"{source}/data.jsonl", "set": set_name,
+              "label": "machine", "generator": "gen (pure)"} for i in range(n_added)]
+    total = n + n_added
+    return EvidenceTable(
+        rows=table.rows + extra, y=np.r_[table.y, np.ones(n_added, int)],
+        sets=np.r_[table.sets, np.array([set_name] * n_added, dtype=object)],
+        language=np.array(["en"] * total, dtype=object), n_tokens=np.full(total, 100),
+        stats=np.zeros((total, 12)), hidden=np.zeros((total, 8)), tokens=[None] * total,
+        text_parts=np.zeros((total, 5)), fit_only_sets=fit_only_sets)
+
+
+@pytest.mark.parametrize("set_name, fit_only_sets", [("generated:gen", ()),
+                                                     ("train:extension", ("train:extension",))])
+def test_fit_only_rows_are_fit_on_but_never_scored_and_leave_the_source_groups_unchanged(set_name, fit_only_sets):
     from detector.training.evidence import held_out_fold_indices
 
     sizes = [("big/a", 300), ("mid/b", 200), ("mid/c", 150), ("small/d", 60), ("small/e", 50)]
     plain = _table(sizes)
-    with_generated = _table(sizes)
-    # 150 generated machine rows grown from openings of the smallest source: enough to move it up the
-    # dealing order if they counted.
-    n = len(with_generated.rows)
-    extra = [{"id": f"g{i}", "text": "", "source": "small/e/data.jsonl", "set": "generated:gen",
-              "label": "machine", "generator": "gen (pure)"} for i in range(150)]
-    with_generated = EvidenceTable(
-        rows=with_generated.rows + extra, y=np.r_[with_generated.y, np.ones(150, int)],
-        sets=np.r_[with_generated.sets, np.array(["generated:gen"] * 150, dtype=object)],
-        language=np.array(["en"] * (n + 150), dtype=object), n_tokens=np.full(n + 150, 100),
-        stats=np.zeros((n + 150, 12)), hidden=np.zeros((n + 150, 8)), tokens=[None] * (n + 150),
-        text_parts=np.zeros((n + 150, 5)))
-    assert np.flatnonzero(with_generated.generated).tolist() == list(range(n, n + 150))
+    n = len(plain.rows)
+    # 150 added machine rows (generated from openings of the smallest source, or more of its rows): enough
+    # to move it up the dealing order if they counted.
+    with_generated = _with_added_rows(plain, set_name, "small/e", 150, fit_only_sets)
+    assert np.flatnonzero(with_generated.fit_only).tolist() == list(range(n, n + 150))
+    assert with_generated.generated.any() == set_name.startswith("generated:")
     assert set(range(n, n + 150)) <= set(with_generated.training.tolist())  # fit on
     assert list(source_groups(plain, 3)) == list(source_groups(with_generated, 3))
     folds_plain = held_out_fold_indices(plain, "source")
@@ -276,6 +286,19 @@ def test_generated_rows_are_fit_on_but_never_scored_and_leave_the_source_groups_
         # Held out with the source of their openings, fit on in every other fold.
         in_fit = np.isin(np.arange(n, n + 150), fit_g)
         assert (not in_fit.any()) if "small/e" in name.split("+") else in_fit.all()
+
+
+def test_extension_rows_are_scored_like_any_training_row_unless_they_are_fit_only():
+    from detector.training.evidence import held_out_fold_indices
+
+    plain = _table([("big/a", 300), ("mid/b", 200), ("mid/c", 150), ("small/d", 60), ("small/e", 50)])
+    n = len(plain.rows)
+    scored = _with_added_rows(plain, "train:extension", "small/e", 150)  # train_default_model.py --extended
+    assert not scored.fit_only.any() and set(range(n, n + 150)) <= set(scored.training.tolist())
+    tested = np.concatenate([test for _, _, test in held_out_fold_indices(scored, "source")])
+    assert set(range(n, n + 150)) <= set(tested.tolist())
+    # Counted in the groups: small/e, now as large as mid/b, is dealt a group before mid/c.
+    assert list(source_groups(scored, 3)) != list(source_groups(plain, 3))
 
 
 def test_generated_documents_read_only_machine_rows_grown_from_the_chosen_openings(tmp_path, monkeypatch):
@@ -360,3 +383,5 @@ def test_the_evidence_table_reads_the_extended_plan_only_when_asked(monkeypatch,
     assert ids_of() == ["p0", "p1", "p2", "p3"]
     assert ids_of(extended=True) == ["p0", "p1", "p2", "p3", "e0", "e2"]  # whatever of it is cached
     assert ids_of(extended=True, first=5) == ["p0", "p1", "p2", "p3", "e0"]
+    table = evidence.load_evidence_table("0" * 64, 256, extended=True, fit_only_sets=("train:all",))
+    assert table.fit_only.all()  # the sets it is given are fit on only

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from detector.training.evidence import EvidenceTable
-from detector.training.folds import MIN_PER_CLASS, auroc_if_enough, generator_figures, held_out_figures
+from detector.training.folds import (MIN_PER_CLASS, auroc_if_enough, family_held_out_figures, generator_figures,
+                                     held_out_figures)
 
 
 def test_a_fold_with_enough_of_each_class_gets_its_auroc():
@@ -72,6 +73,21 @@ def test_generator_figures_rank_each_generator_against_its_own_sources_human_tex
     assert set(figures) == {"a/x"}
     assert figures["a/x"]["chat"] == {"n": 20, "auroc": 1.0}
     assert figures["a/x"]["base"] == {"n": 20, "auroc": 0.0}
+
+
+def test_family_figures_rank_each_familys_held_out_machine_text_against_the_source_held_out_human_text():
+    # Source "a": 40 human rows, then 40 machine rows alternating between a GPT and a Llama generator.
+    table = _table({"a": [0] * 40 + [1] * 40}, generators={"a": lambda i: "gpt-4" if i % 2 else "llama-3-8b"})
+    gpt = np.arange(40, 80) % 2 == 1
+    # Held out by source, every machine row scores above the human rows; held out by family, the Llama
+    # rows fall below them (the family's own refits rank it worse), the GPT rows stay above.
+    p_source = np.r_[np.linspace(0.3, 0.5, 40), np.full(40, 0.9)]
+    p_family = np.r_[np.full(40, np.nan), np.where(gpt, 0.8, 0.1)]  # family folds score no human text
+    figures = family_held_out_figures(table, p_source, p_family)
+    assert set(figures) == {"GPT", "Llama"}
+    assert figures["GPT"]["auroc"] == 1.0 and figures["Llama"]["auroc"] == 0.0
+    assert figures["GPT"]["n"] == figures["Llama"]["n"] == 20 + 40  # against every held-out human row
+    assert np.isnan(p_family[:40]).all()  # the caller's scores are left as they were
 
 
 def test_summary_line_names_the_mean_and_the_worst_source_and_says_when_there_is_none():
