@@ -59,8 +59,11 @@ BREAKDOWN_SOURCES = ("baoguangsheng/fast-detect-gpt", "innerfirexy/EvoBench")
 @held_out_run_options
 @click.option("--out", type=click.Path(path_type=Path), default=Path("models/added_rows_held_out.json"),
               show_default=True)
+@click.option("--scores", type=click.Path(path_type=Path), default=None,
+              help="Also save each run's held-out scores of the plan's documents here (NPZ: ids, then one array per "
+                   "run and fold key, NaN where not scored), for comparisons the report does not make.")
 def main(generated, extended, first, family_folds, weighting, k, sequence_epochs, jobs, max_machine_grounded,
-         max_human_flagged, confidence, token_cap, reference_model, out):
+         max_human_flagged, confidence, token_cap, reference_model, out, scores):
     import torch
 
     if not generated and not extended:
@@ -87,7 +90,7 @@ def main(generated, extended, first, family_folds, weighting, k, sequence_epochs
                          + ("--extended" if extended else f"--limit {first} --generated NAME"))
     print(f"{n_plain} documents, {len(tables['without'].training)} training rows; "
           f"{int(added.sum())} training rows added", file=sys.stderr, flush=True)
-    results = {}
+    results, saved = {}, {}
     base = tables["without"]  # both runs are judged on its rows
     sequence_params = {"epochs": sequence_epochs}
     for name, table in tables.items():
@@ -95,12 +98,17 @@ def main(generated, extended, first, family_folds, weighting, k, sequence_epochs
         p = held_out_scores(table, "source", k, 0, sequence_params, jobs, weighting=weighting)[:n_plain]
         results[name] = held_out_figures(base, p, max_machine_grounded, max_human_flagged, confidence)
         results[name]["generators"] = generator_figures(base, p, BREAKDOWN_SOURCES)
+        saved[f"{name}_source"] = p
         if family_folds:
             p_family = held_out_scores(table, "family", k, 0, sequence_params, jobs, weighting=weighting)[:n_plain]
             folds = family_held_out_figures(base, p, p_family)
+            saved[f"{name}_family"] = p_family
             results[name]["family"] = {"folds": folds, "summary": summarise_folds(folds)}
         print(f"{summary_line(name + ' added rows', results[name])} ({time.time() - started:.0f}s)",
               file=sys.stderr, flush=True)
+    if scores:
+        scores.parent.mkdir(parents=True, exist_ok=True)
+        np.savez_compressed(scores, ids=np.array([r["id"] for r in base.rows]), **saved)
     with_table = tables["with"]
     generated_rows = [r for r, is_generated in zip(with_table.rows, with_table.generated) if is_generated]
     extension_rows = np.flatnonzero(np.isin(with_table.sets, EXTENSION_SETS))

@@ -70,7 +70,9 @@ def test_extension_rows_are_fit_on_in_the_second_run_and_scored_in_neither(monke
     monkeypatch.setattr(added_rows_script, "load_evidence_table", load)
     monkeypatch.setattr(added_rows_script, "held_out_scores", scores)
     out = tmp_path / "report.json"
-    result = CliRunner().invoke(added_rows_script.main, ["--extended", "--family-folds", "--out", str(out)])
+    saved = tmp_path / "scores.npz"
+    result = CliRunner().invoke(added_rows_script.main, ["--extended", "--family-folds", "--out", str(out),
+                                                         "--scores", str(saved)])
     assert result.exit_code == 0, result.output
 
     extension = set(range(plan_size, plan_size + n_extension))
@@ -87,3 +89,8 @@ def test_extension_rows_are_fit_on_in_the_second_run_and_scored_in_neither(monke
         families = figures["family"]["folds"]
         assert families["GPT"]["n_machine"] == families["Claude"]["n_machine"] == plan_size // 4
         assert "Llama" not in families  # the extension's family: its rows are never scored
+    with np.load(saved, allow_pickle=False) as data:
+        assert len(data["ids"]) == plan_size and data["ids"][0] == "a/x-0"
+        assert set(data.files) == {"ids", "without_source", "with_source", "without_family", "with_family"}
+        assert np.isnan(data["with_family"][data["ids"] == "a/x-0"]).all()  # human rows: no family fold
+        assert np.allclose(data["with_source"], data["without_source"])  # the stand-in scores by label
