@@ -5,7 +5,7 @@ the scored rows stay those of the run without them and both runs are judged on e
 - generated text (`--generated NAME`, scripts/generate_continuations.py): machine continuations of human
   openings, which keep their opening's source, so a fold holds them out with it;
 - the rest of train.jsonl (`--extended`): the extended plan's rows after the plan's documents, whatever
-  of them scripts/extract_lm_outputs.py --extended has cached; they are judged on the whole plan.
+  of them scripts/extract_lm_outputs.py --extended has cached; the runs are then judged on the whole plan.
 
 The held-out figures are computed as the shipped model's are (each group of source repositories scored by
 a stack fit without it; everything learned refit per fold), once without and once with the added rows;
@@ -21,7 +21,8 @@ its own source's human text).
     python scripts/evaluate_added_rows.py --extended --family-folds --out models/extended_held_out.json
 
 On a prefix of the extraction plan the models are weaker than the shipped one: compare the runs, not
-the levels.
+the levels. (This script was scripts/evaluate_generated.py, whose --first defaulted to 8064 and --out to
+models/generated_held_out.json; now they default to the whole plan and models/added_rows_held_out.json.)
 """
 
 from __future__ import annotations
@@ -118,7 +119,7 @@ def main(generated, extended, first, family_folds, weighting, k, sequence_epochs
                                      "generators": sorted({r.get("generator", "") for r in generated_rows})}
     if extended:
         added_fields["extension"] = {"sets": list(EXTENSION_SETS), "n_rows": int(extension_rows.size),
-                                     "n_machine": int(with_table.y[extension_rows].sum())}
+                                     "n_machine": int((with_table.y[extension_rows] == 1).sum())}
     targets = {"max_machine_grounded": max_machine_grounded, "max_human_flagged": max_human_flagged,
                "confidence": confidence}
     write_held_out_report(out, "scripts/evaluate_added_rows.py", base, source.sha256, token_cap, targets, started,

@@ -46,6 +46,7 @@ HUMAN_FLAGGED_TARGET = 0.01
 # The sets of the extraction plan (detector.training.data.PLAN), as the card names them.
 SET_NAMES = {
     "train:all": "`train.jsonl` (stratified sample)",
+    "train:extension": "`train.jsonl` (the rest, `--extended`)",
     "modern:train": "`modern.jsonl`, train split",
     "learners:train": "`learners.jsonl`, train split",
     "human_pool:all": "`human_pool.jsonl`",

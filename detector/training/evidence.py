@@ -361,7 +361,8 @@ def source_groups(table: EvidenceTable, n_groups: int = 5) -> dict[str, np.ndarr
 
 def held_out_fold_indices(table: EvidenceTable, key: str) -> list[tuple[str, np.ndarray, np.ndarray]]:
     """(name, fit rows, scored rows) of each held-out group of `key` (see held_out_folds): the training
-    rows outside the group, and its labelled rows (but the fit-only ones, EvidenceTable.fit_only); groups that leave nothing to score or only one class to fit are skipped."""
+    rows outside the group, and its labelled rows but the fit-only ones (EvidenceTable.fit_only); groups
+    that leave nothing to score or only one class to fit are skipped."""
     training = table.training
     labelled = np.flatnonzero((table.y != NEITHER) & ~table.fit_only)
     folds = []
