@@ -36,7 +36,7 @@ import click
 import numpy as np
 
 from detector.reference_lm import resolve_reference_model
-from detector.training.data import EXTENSION_SETS, planned_documents
+from detector.training.data import EXTENSION_SETS
 from detector.training.evidence import WEIGHTINGS, held_out_scores, load_evidence_table
 from detector.training.folds import (family_held_out_figures, generator_figures, held_out_figures,
                                      held_out_run_options, summarise_folds, summary_line, write_held_out_report)
@@ -53,7 +53,7 @@ BREAKDOWN_SOURCES = ("baoguangsheng/fast-detect-gpt", "innerfirexy/EvoBench")
                    "are cached. The runs are then judged on the whole plan.")
 @click.option("--first", type=click.IntRange(1), default=None,
               help="Only the first N planned documents (their LM outputs must be cached), and the generated "
-                   "documents grown from their openings. Default: the whole plan.")
+                   "documents grown from their openings. Default: the whole plan (the only choice with --extended).")
 @click.option("--family-folds/--no-family-folds", default=False, show_default=True,
               help="Also leave each generator family out, in both runs.")
 @click.option("--weighting", type=click.Choice(WEIGHTINGS), default="class", show_default=True)
@@ -69,15 +69,15 @@ def main(generated, extended, first, family_folds, weighting, k, sequence_epochs
 
     if not generated and not extended:
         raise click.UsageError("nothing to add: give --generated NAME or --extended")
-    if extended and first is not None and first < len(planned_documents()):
-        # The extension follows the whole plan: planned rows beyond --first would be added as well,
-        # fit on and not judged.
+    if extended and first is not None:
+        # The extension follows the whole plan: with a prefix, the planned rows beyond it would be added
+        # as well, fit on and not judged.
         raise click.UsageError("--extended judges the whole plan: leave --first out")
     torch.set_num_threads(1)
     started = time.time()
     source = resolve_reference_model(reference_model)
     tables = {"without": load_evidence_table(source.sha256, token_cap, first),
-              "with": load_evidence_table(source.sha256, token_cap, None if extended else first,
+              "with": load_evidence_table(source.sha256, token_cap, first,
                                           generated=generated, extended=extended, fit_only_sets=EXTENSION_SETS)}
     n_plain = len(tables["without"].rows)
     added = tables["with"].fit_only
